@@ -1,0 +1,100 @@
+#ifndef HARK_SERVER_INGEST_INGESTOR_H_
+#define HARK_SERVER_INGEST_INGESTOR_H_
+
+// The ingestion pipeline: validation, duplicate detection and the single
+// writer thread that commits many calls' events per transaction.
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "google/protobuf/repeated_ptr_field.h"
+#include "hark/clock.h"
+#include "hark/v1/ingest.pb.h"
+#include "server/store/store.h"
+
+namespace hark::ingest {
+
+struct IngestOptions {
+  // How far in the server's future an event timestamp may be.
+  absl::Duration max_future = absl::Minutes(5);
+  // Limits of one TrackEvents call or one stream batch.
+  size_t max_batch_events = 1000;
+  size_t max_batch_bytes = 4u << 20;
+  // Events waiting for the writer thread; beyond it Track() answers
+  // RESOURCE_EXHAUSTED. Bounds the memory held by queued calls.
+  size_t queue_capacity_events = 100000;
+  // Upper bound of events committed in one transaction (group commit).
+  size_t max_commit_events = 10000;
+  // How many of the most recent event ids are remembered for duplicate
+  // detection; rebuilt from the event log at start.
+  size_t dedup_window = 4000000;
+};
+
+struct IngestStats {
+  uint64_t accepted = 0;
+  uint64_t duplicates = 0;
+  uint64_t rejected = 0;
+  uint64_t queue_depth_events = 0;
+  uint64_t queue_capacity_events = 0;
+  uint64_t queue_full_rejections = 0;
+  uint64_t dedup_size = 0;
+  uint64_t dedup_capacity = 0;
+};
+
+class Ingestor {
+ public:
+  using Events = google::protobuf::RepeatedPtrField<hark::v1::Event>;
+  // Called exactly once per accepted call, on the writer thread, after the
+  // call's events are committed; calls complete in submission order. A
+  // non-OK status means the commit failed and nothing of the call is stored.
+  using TrackDone =
+      absl::AnyInvocable<void(absl::StatusOr<hark::v1::TrackEventsResponse>)>;
+  using IdentifyDone =
+      absl::AnyInvocable<void(absl::StatusOr<hark::v1::IdentifyUserResponse>)>;
+
+  // Rebuilds the duplicate window and the set of known users from `store`
+  // and starts the writer thread. `store` and `clock` must outlive the
+  // Ingestor.
+  static absl::StatusOr<std::unique_ptr<Ingestor>> Start(
+      store::Store* store, const Clock* clock, const IngestOptions& options);
+
+  // Shuts down (see Shutdown()).
+  ~Ingestor();
+
+  // Validates each event and queues the call. Returns OK if the call was
+  // queued: `done` will be called once with one result per event (invalid
+  // events REJECTED with the field and reason, the others ACCEPTED or
+  // DUPLICATE). Otherwise `done` is never called and nothing is stored:
+  // INVALID_ARGUMENT for an empty or oversized call, RESOURCE_EXHAUSTED when
+  // the queue is full, UNAVAILABLE after Shutdown().
+  absl::Status Track(const Events& events, TrackDone done);
+
+  // Validates and queues a trait upsert; same contract as Track().
+  absl::Status Identify(const hark::v1::IdentifyUserRequest& request,
+                        IdentifyDone done);
+
+  // Calls `ready` once, as soon as the queue has room again (immediately,
+  // on the calling thread, if it has room now). Used by streams, which stop
+  // reading while the queue is full.
+  void NotifyWhenSpace(absl::AnyInvocable<void()> ready);
+
+  // Stops taking calls (they get UNAVAILABLE), commits everything queued,
+  // runs its callbacks, runs pending NotifyWhenSpace callbacks and joins
+  // the writer thread. Idempotent.
+  void Shutdown();
+
+  IngestStats stats() const;
+
+ private:
+  class Impl;
+  explicit Ingestor(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hark::ingest
+
+#endif  // HARK_SERVER_INGEST_INGESTOR_H_
