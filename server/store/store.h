@@ -28,6 +28,9 @@ struct StoreOptions {
   // A file path, or ":memory:" for a private in-memory database (tests).
   std::string path;
   Durability durability = Durability::kNormal;
+  // How long a statement waits for a lock held by another connection (for
+  // example another process on the same file) before failing UNAVAILABLE.
+  absl::Duration busy_timeout = absl::Seconds(5);
 };
 
 // One event as appended to the event log.
@@ -65,6 +68,10 @@ struct StoreStats {
 
 // Thread-compatibility: Write() is called by one writer thread at a time;
 // the read methods may be called from any thread concurrently with Write().
+// Each read sees a consistent snapshot: a batch is visible entirely or not
+// at all. The callbacks of the Scan methods run on the caller's thread while
+// the scan is in progress and must not call back into the Store (for an
+// in-memory database that would deadlock).
 class Store {
  public:
   virtual ~Store() = default;
@@ -78,8 +85,8 @@ class Store {
   virtual absl::Status ScanRecentEventIds(
       size_t max_events, absl::FunctionRef<void(absl::string_view)> fn) = 0;
 
-  // Calls `fn` with every known user id. Used to rebuild the set of known
-  // users at start.
+  // Calls `fn` with every known user id, in no particular order. Used to
+  // rebuild the set of known users at start.
   virtual absl::Status ScanUsers(
       absl::FunctionRef<void(absl::string_view)> fn) = 0;
 
@@ -89,10 +96,12 @@ class Store {
       int64_t after_seq,
       absl::FunctionRef<void(int64_t, const EventRecord&)> fn) = 0;
 
-  // The user's traits (latest value per key).
+  // The user's traits (latest value per key), ordered by key; empty if the
+  // user has none.
   virtual absl::StatusOr<std::vector<TraitRecord>> GetTraits(
       absl::string_view user_id) = 0;
 
+  // Exact counts, O(1) regardless of the size of the log.
   virtual absl::StatusOr<StoreStats> GetStats() = 0;
 
   // The database's location as given.
