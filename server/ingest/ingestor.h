@@ -73,20 +73,34 @@ class Ingestor {
   // the queue is full, UNAVAILABLE after Shutdown().
   absl::Status Track(const Events& events, TrackDone done);
 
-  // Validates and queues a trait upsert; same contract as Track().
+  // Validates and queues a trait upsert; same contract as Track(). The
+  // request is a single item, so an invalid one is refused as a whole:
+  // INVALID_ARGUMENT with the message "<field path>: <reason>", for example
+  // `traits["tz"].string_value: is not valid UTF-8 ...`.
   absl::Status Identify(const hark::v1::IdentifyUserRequest& request,
                         IdentifyDone done);
 
   // Calls `ready` once, as soon as the queue has room again (immediately,
-  // on the calling thread, if it has room now). Used by streams, which stop
-  // reading while the queue is full.
+  // on the calling thread, if it has room now or after Shutdown()). Used by
+  // streams, which stop reading while the queue is full. "Room" means that a
+  // call of max_batch_events events would be admitted: the queue is empty or
+  // holds at most queue_capacity_events - max_batch_events events. (Another
+  // caller may take the room first; then Track() answers RESOURCE_EXHAUSTED
+  // again and the stream waits again.) Runs on the writer thread when the
+  // room appears, before that group's commit, with no lock held.
   void NotifyWhenSpace(absl::AnyInvocable<void()> ready);
 
   // Stops taking calls (they get UNAVAILABLE), commits everything queued,
   // runs its callbacks, runs pending NotifyWhenSpace callbacks and joins
-  // the writer thread. Idempotent.
+  // the writer thread. Idempotent and thread-safe. Called from a callback
+  // (on the writer thread) it only stops taking calls and returns; the
+  // writer still drains the queue, and the destructor joins it. The
+  // destructor itself must not run inside a callback.
   void Shutdown();
 
+  // Counters: accepted/duplicates/rejected count the results delivered to
+  // successful calls; queue_full_rejections counts RESOURCE_EXHAUSTED
+  // answers.
   IngestStats stats() const;
 
  private:
