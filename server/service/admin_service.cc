@@ -1,0 +1,62 @@
+#include "server/service/admin_service.h"
+
+#include "server/service/unary.h"
+
+namespace hark::service {
+namespace {
+
+constexpr absl::string_view kExplain = "/hark.v1.Admin/Explain";
+constexpr absl::string_view kDeleteUser = "/hark.v1.Admin/DeleteUser";
+constexpr absl::string_view kGetStats = "/hark.v1.Admin/GetStats";
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t micros = absl::ToUnixMicros(t);
+  out->set_seconds(micros / 1000000);
+  out->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AdminService::Explain(
+    grpc::CallbackServerContext* context, const hark::v1::ExplainRequest*,
+    hark::v1::ExplainResponse*) {
+  return UnimplementedUnary(*keys_, context, kExplain);
+}
+
+grpc::ServerUnaryReactor* AdminService::DeleteUser(
+    grpc::CallbackServerContext* context, const hark::v1::DeleteUserRequest*,
+    hark::v1::DeleteUserResponse*) {
+  return UnimplementedUnary(*keys_, context, kDeleteUser);
+}
+
+grpc::ServerUnaryReactor* AdminService::GetStats(
+    grpc::CallbackServerContext* context, const hark::v1::GetStatsRequest*,
+    hark::v1::GetStatsResponse* response) {
+  auto principal = AuthorizeCall(*keys_, context, kGetStats);
+  if (!principal.ok()) return FinishUnary(context, principal.status());
+  // Two counter reads on the read connection; cheap enough for a reaction.
+  absl::StatusOr<store::StoreStats> stored = store_->GetStats();
+  if (!stored.ok()) return FinishUnary(context, stored.status());
+  const ingest::IngestStats ingested = ingestor_->stats();
+  response->set_events_stored(stored->events);
+  response->set_users(stored->users);
+  response->set_accepted(ingested.accepted);
+  response->set_duplicates(ingested.duplicates);
+  response->set_rejected(ingested.rejected);
+  response->set_queue_depth(ingested.queue_depth_events);
+  response->set_queue_capacity(ingested.queue_capacity_events);
+  response->set_queue_full_rejections(ingested.queue_full_rejections);
+  response->set_dedup_window_size(ingested.dedup_size);
+  response->set_dedup_window_capacity(ingested.dedup_capacity);
+  const absl::Duration uptime = clock_->Now() - started_at_;
+  const int64_t uptime_ms = absl::ToInt64Milliseconds(uptime);
+  response->mutable_uptime()->set_seconds(uptime_ms / 1000);
+  response->mutable_uptime()->set_nanos(static_cast<int32_t>(uptime_ms % 1000) *
+                                        1000000);
+  SetTimestamp(started_at_, response->mutable_started_at());
+  response->set_database(store_->path());
+  response->set_version(HARK_VERSION);
+  return FinishUnary(context, absl::OkStatus());
+}
+
+}  // namespace hark::service

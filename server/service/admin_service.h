@@ -1,0 +1,48 @@
+#ifndef HARK_SERVER_SERVICE_ADMIN_SERVICE_H_
+#define HARK_SERVER_SERVICE_ADMIN_SERVICE_H_
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "hark/clock.h"
+#include "hark/v1/admin.grpc.pb.h"
+#include "server/auth/auth.h"
+#include "server/ingest/ingestor.h"
+#include "server/store/store.h"
+
+namespace hark::service {
+
+class AdminService final : public hark::v1::Admin::CallbackService {
+ public:
+  AdminService(const auth::KeyRing* keys, ingest::Ingestor* ingestor,
+               store::Store* store, const Clock* clock)
+      : keys_(keys),
+        ingestor_(ingestor),
+        store_(store),
+        clock_(clock),
+        started_at_(clock->Now()) {}
+
+  grpc::ServerUnaryReactor* Explain(
+      grpc::CallbackServerContext* context,
+      const hark::v1::ExplainRequest* request,
+      hark::v1::ExplainResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteUser(
+      grpc::CallbackServerContext* context,
+      const hark::v1::DeleteUserRequest* request,
+      hark::v1::DeleteUserResponse* response) override;
+  grpc::ServerUnaryReactor* GetStats(
+      grpc::CallbackServerContext* context,
+      const hark::v1::GetStatsRequest* request,
+      hark::v1::GetStatsResponse* response) override;
+
+ private:
+  const auth::KeyRing* keys_;
+  ingest::Ingestor* ingestor_;
+  store::Store* store_;
+  const Clock* clock_;
+  const absl::Time started_at_;
+};
+
+}  // namespace hark::service
+
+#endif  // HARK_SERVER_SERVICE_ADMIN_SERVICE_H_

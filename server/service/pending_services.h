@@ -1,0 +1,94 @@
+#ifndef HARK_SERVER_SERVICE_PENDING_SERVICES_H_
+#define HARK_SERVER_SERVICE_PENDING_SERVICES_H_
+
+// Services whose RPCs are declared in the public API but built by later
+// work: every call is authenticated and then answered UNIMPLEMENTED with
+// the RPC's name.
+
+#include "hark/v1/prompts.grpc.pb.h"
+#include "hark/v1/review.grpc.pb.h"
+#include "hark/v1/rules.grpc.pb.h"
+#include "server/auth/auth.h"
+
+namespace hark::service {
+
+class PromptsService final : public hark::v1::Prompts::CallbackService {
+ public:
+  explicit PromptsService(const auth::KeyRing* keys) : keys_(keys) {}
+  grpc::ServerUnaryReactor* GetPrompts(grpc::CallbackServerContext* context,
+                                       const hark::v1::GetPromptsRequest*,
+                                       hark::v1::GetPromptsResponse*) override;
+  grpc::ServerWriteReactor<hark::v1::Prompt>* WatchPrompts(
+      grpc::CallbackServerContext* context,
+      const hark::v1::WatchPromptsRequest*) override;
+  grpc::ServerUnaryReactor* RecordPromptEvent(
+      grpc::CallbackServerContext* context,
+      const hark::v1::RecordPromptEventRequest*,
+      hark::v1::RecordPromptEventResponse*) override;
+  grpc::ServerUnaryReactor* SubmitResponse(
+      grpc::CallbackServerContext* context,
+      const hark::v1::SubmitResponseRequest*,
+      hark::v1::SubmitResponseResponse*) override;
+  grpc::ServerUnaryReactor* RecordInterview(
+      grpc::CallbackServerContext* context,
+      const hark::v1::RecordInterviewRequest*,
+      hark::v1::RecordInterviewResponse*) override;
+
+ private:
+  const auth::KeyRing* keys_;
+};
+
+class RulesService final : public hark::v1::Rules::CallbackService {
+ public:
+  explicit RulesService(const auth::KeyRing* keys) : keys_(keys) {}
+  grpc::ServerUnaryReactor* ValidateRules(
+      grpc::CallbackServerContext* context,
+      const hark::v1::ValidateRulesRequest*,
+      hark::v1::ValidateRulesResponse*) override;
+  grpc::ServerUnaryReactor* ApplyRules(grpc::CallbackServerContext* context,
+                                       const hark::v1::ApplyRulesRequest*,
+                                       hark::v1::ApplyRulesResponse*) override;
+  grpc::ServerUnaryReactor* GetRules(grpc::CallbackServerContext* context,
+                                     const hark::v1::GetRulesRequest*,
+                                     hark::v1::GetRulesResponse*) override;
+  grpc::ServerUnaryReactor* TestRules(grpc::CallbackServerContext* context,
+                                      const hark::v1::TestRulesRequest*,
+                                      hark::v1::TestRulesResponse*) override;
+  grpc::ServerUnaryReactor* ListMatches(
+      grpc::CallbackServerContext* context, const hark::v1::ListMatchesRequest*,
+      hark::v1::ListMatchesResponse*) override;
+  grpc::ServerUnaryReactor* Backtest(grpc::CallbackServerContext* context,
+                                     const hark::v1::BacktestRequest*,
+                                     hark::v1::BacktestResponse*) override;
+
+ private:
+  const auth::KeyRing* keys_;
+};
+
+class ReviewService final : public hark::v1::Review::CallbackService {
+ public:
+  explicit ReviewService(const auth::KeyRing* keys) : keys_(keys) {}
+  grpc::ServerUnaryReactor* ListResponses(
+      grpc::CallbackServerContext* context,
+      const hark::v1::ListResponsesRequest*,
+      hark::v1::ListResponsesResponse*) override;
+  grpc::ServerUnaryReactor* GetResponse(grpc::CallbackServerContext* context,
+                                        const hark::v1::GetResponseRequest*,
+                                        hark::v1::Response*) override;
+  grpc::ServerUnaryReactor* TagResponse(grpc::CallbackServerContext* context,
+                                        const hark::v1::TagResponseRequest*,
+                                        hark::v1::Response*) override;
+  grpc::ServerUnaryReactor* GetReport(grpc::CallbackServerContext* context,
+                                      const hark::v1::GetReportRequest*,
+                                      hark::v1::Report*) override;
+  grpc::ServerWriteReactor<hark::v1::Response>* ExportResponses(
+      grpc::CallbackServerContext* context,
+      const hark::v1::ExportResponsesRequest*) override;
+
+ private:
+  const auth::KeyRing* keys_;
+};
+
+}  // namespace hark::service
+
+#endif  // HARK_SERVER_SERVICE_PENDING_SERVICES_H_
