@@ -133,6 +133,58 @@ TEST_F(IngestE2ETest, StreamAcksEachBatchInOrder) {
   EXPECT_EQ(EventsStored(), accepted);
 }
 
+TEST_F(IngestE2ETest, OversizedCallIsRefusedWhole) {
+  std::vector<Event> events;
+  for (int i = 0; i < 1001; ++i) events.push_back(MakeEvent(absl::StrCat(i)));
+  grpc::Status status;
+  Track(events, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("1000"), std::string::npos)
+      << status.error_message();
+  EXPECT_EQ(EventsStored(), 0u);
+}
+
+// With a write queue smaller than what the client sends, the stream is
+// throttled (harkd stops reading) and still acknowledges every batch once,
+// in order.
+TEST(IngestFlowControlE2ETest, TinyQueueThrottlesStreamWithoutLoss) {
+  HarkdProcess harkd;
+  ASSERT_TRUE(harkd.Start({"--queue-events=1000"})) << harkd.error();
+  auto stub = hark::v1::Ingest::NewStub(harkd.Channel());
+  auto context = HarkdProcess::Context(harkd, "ingest");
+  auto stream = stub->StreamEvents(context.get());
+  constexpr int kBatches = 40;
+  constexpr int kPerBatch = 500;
+  for (int b = 1; b <= kBatches; ++b) {
+    hark::v1::EventBatch batch;
+    batch.set_sequence(b);
+    for (int i = 0; i < kPerBatch; ++i) {
+      *batch.add_events() =
+          MakeEvent(absl::StrCat("f", b, "-", i), absl::StrCat("user", i % 97));
+    }
+    ASSERT_TRUE(stream->Write(batch));
+  }
+  stream->WritesDone();
+  hark::v1::BatchAck ack;
+  uint64_t expected = 1, accepted = 0;
+  while (stream->Read(&ack)) {
+    EXPECT_EQ(ack.sequence(), expected++);
+    accepted += ack.accepted();
+  }
+  grpc::Status status = stream->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(accepted, uint64_t{kBatches * kPerBatch});
+
+  auto admin = hark::v1::Admin::NewStub(harkd.Channel());
+  hark::v1::GetStatsResponse stats;
+  status =
+      admin->GetStats(HarkdProcess::Context(harkd, "admin").get(), {}, &stats);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(stats.events_stored(), uint64_t{kBatches * kPerBatch});
+  EXPECT_EQ(stats.queue_capacity(), 1000u);
+  EXPECT_EQ(stats.users(), 97u);
+}
+
 TEST_F(IngestE2ETest, KeysAndRoles) {
   auto ingest = hark::v1::Ingest::NewStub(harkd_.Channel());
   hark::v1::TrackEventsRequest request;
