@@ -394,10 +394,8 @@ absl::StatusOr<Principal> KeyRing::Authorize(absl::string_view authorization,
     match = (i & mask) | (match & ~mask);
   }
   if (match == entries_.size()) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "unknown API key (keys look like hark_<role>_...; a key stops "
-        "working when its line is removed from the server key file); ",
-        kHowTo));
+    return absl::UnauthenticatedError(
+        absl::StrCat("unknown API key; ", kHowTo));
   }
   const Entry& entry = entries_[match];
 
