@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/service/server.h"
+#include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -170,6 +171,29 @@ Flags ParseFlags(int argc, char** argv) {
   return flags;
 }
 
+// The log message as the body of a JSON string (%* in the json pattern):
+// quotes, backslashes and control characters escaped.
+class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    for (char c : msg.payload) {
+      if (c == '"' || c == '\\') {
+        dest.push_back('\\');
+        dest.push_back(c);
+      } else if (static_cast<unsigned char>(c) < 0x20) {
+        fmt::format_to(std::back_inserter(dest), "\\u{:04x}",
+                       static_cast<int>(c));
+      } else {
+        dest.push_back(c);
+      }
+    }
+  }
+  std::unique_ptr<spdlog::custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonEscapedMessage>();
+  }
+};
+
 void SetUpLogging(const Flags& flags) {
   auto logger = spdlog::stderr_color_mt("harkd");
   spdlog::set_default_logger(logger);
@@ -179,11 +203,11 @@ void SetUpLogging(const Flags& flags) {
   }
   spdlog::set_level(level);
   if (flags.log_format == "json") {
-    // Messages are written by harkd itself and contain no quotes or
-    // backslashes that would need escaping beyond what paths may hold.
-    spdlog::set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","msg":"%v"})",
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(
         spdlog::pattern_time_type::utc);
+    formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","msg":"%*"})");
+    spdlog::set_formatter(std::move(formatter));
   } else {
     spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   }
@@ -269,7 +293,12 @@ int main(int argc, char** argv) {
                flags.server.store.durability == hark::store::Durability::kFull
                    ? "full"
                    : "normal");
-  spdlog::info("listening on {} (port {})", flags.server.listen, port);
+  // With port 0 the bound port is only known now; show the real address.
+  std::string address = flags.server.listen;
+  if (absl::EndsWith(address, ":0")) {
+    address = absl::StrCat(address.substr(0, address.size() - 1), port);
+  }
+  spdlog::info("listening on {}", address);
   if (!flags.port_file.empty()) WritePortFile(flags.port_file, port);
   if (flags.ready_fd >= 0) {
     const std::string line = absl::StrCat(port, "\n");

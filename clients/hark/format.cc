@@ -63,7 +63,7 @@ std::string FormatStats(const hark::v1::GetStatsResponse& s,
                    WithThousands(s.rejected())));
   std::string queue =
       absl::StrCat(WithThousands(s.queue_depth()), " / ",
-                   WithThousands(s.queue_capacity()), " write jobs waiting");
+                   WithThousands(s.queue_capacity()), " events waiting");
   if (s.queue_full_rejections() > 0) {
     absl::StrAppend(&queue, "; ", WithThousands(s.queue_full_rejections()),
                     " calls refused while full");
