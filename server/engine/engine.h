@@ -1,0 +1,141 @@
+#ifndef HARK_SERVER_ENGINE_ENGINE_H_
+#define HARK_SERVER_ENGINE_ENGINE_H_
+
+// The matching engine (DESIGN.md, "Engine semantics"): per-user state for
+// every rule of a RuleSet, an event-time watermark and deadlines. One Engine
+// is one shard and is single-threaded (thread-compatible): its owner feeds
+// it events and clock ticks from one thread.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "hark/v1/common.pb.h"
+#include "hark/v1/ingest.pb.h"
+#include "server/rules/rule_set.h"
+
+namespace hark::engine {
+
+struct EngineOptions {
+  // Watermark = max(latest event time seen, wall clock) - allowed_lateness.
+  // Events older than the watermark are late (see Engine::Process).
+  absl::Duration allowed_lateness = absl::Minutes(1);
+};
+
+// The user's traits, as the engine reads them for `user.x` predicates.
+class TraitSource {
+ public:
+  virtual ~TraitSource() = default;
+  // nullptr if the user has no such trait.
+  virtual const hark::v1::Value* Trait(absl::string_view user_id,
+                                       absl::string_view key) const = 0;
+};
+
+// An event of a match, by its position in the event log.
+struct MatchedEventRef {
+  int64_t seq = 0;
+  absl::Time time;
+  // Index of the sequence step (or -1 for match/count patterns).
+  int step = -1;
+};
+
+struct MatchOut {
+  // Deterministic: the same match found again (replay after a crash) has the
+  // same id, so storing it is idempotent.
+  std::string match_id;
+  std::string rule_id;
+  std::string rule_version;
+  std::string user_id;
+  // Values of group_by keys joined with "|"; empty without group_by.
+  std::string group_key;
+  // The moment of the match: the last event's time, or the deadline of an
+  // absence pattern.
+  absl::Time matched_at;
+  bool at_deadline = false;
+  std::vector<MatchedEventRef> events;
+};
+
+// What a rule reload did to the state of each rule id.
+struct ReloadReport {
+  std::vector<std::string> kept;     // same id and version: state kept
+  std::vector<std::string> reset;    // same id, new version: state dropped
+  std::vector<std::string> dropped;  // no longer in the set: state dropped
+  std::vector<std::string> added;
+};
+
+struct EngineStats {
+  uint64_t events = 0;         // events processed
+  uint64_t late_events = 0;    // older than the watermark on arrival
+  uint64_t matches = 0;        // matches emitted
+  uint64_t live_states = 0;    // open (user, rule, group) slots
+  uint64_t state_bytes = 0;    // memory held by those slots (estimate)
+  uint64_t pending_deadlines = 0;
+  uint64_t type_mismatches = 0;  // predicate comparisons on missing/wrong
+  absl::Time watermark = absl::InfinitePast();
+};
+
+class Engine {
+ public:
+  Engine(std::shared_ptr<const rules::RuleSet> rules,
+         const EngineOptions& options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Feeds one committed event (`seq` is its position in the event log and
+  // must increase from call to call). Appends the matches it completes to
+  // `*out`. Late events (time < watermark) are counted and follow the
+  // documented policy in rules/README.md.
+  void Process(int64_t seq, const hark::v1::Event& event,
+               const TraitSource& traits, std::vector<MatchOut>* out);
+
+  // Moves the watermark with the wall clock and fires every deadline it
+  // passed (absence patterns), freeing state whose window closed.
+  void AdvanceTo(absl::Time wall_now, std::vector<MatchOut>* out);
+
+  // Swaps the rule set between events: rules with the same id and version
+  // keep their state, the others start fresh.
+  ReloadReport Reload(std::shared_ptr<const rules::RuleSet> rules);
+
+  const rules::RuleSet& rules() const;
+  std::shared_ptr<const rules::RuleSet> rules_ptr() const;
+
+  // The log position of the last processed event (0 if none).
+  int64_t last_seq() const;
+
+  // Serializes all state (slots, deadlines, watermark, last_seq, rule
+  // versions). Restore() on an engine built with any rule set keeps the
+  // state of rules whose version is unchanged and drops the rest.
+  std::string Checkpoint() const;
+  absl::Status Restore(absl::string_view checkpoint);
+
+  EngineStats stats() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The outcome of one `tests:` case.
+struct TestOutcome {
+  std::string path;
+  std::string name;
+  bool passed = false;
+  // "rule user at=30m", sorted; filled when the test fails.
+  std::vector<std::string> expected;
+  std::vector<std::string> actual;
+};
+
+// Runs every `tests:` case of `rules` on a fresh Engine with a pseudo clock
+// (no wall time involved): events in `at` order, the clock advanced to each
+// event, then to the end of the test.
+std::vector<TestOutcome> RunRuleTests(const rules::RuleSet& rules,
+                                      const EngineOptions& options);
+
+}  // namespace hark::engine
+
+#endif  // HARK_SERVER_ENGINE_ENGINE_H_

@@ -1,0 +1,97 @@
+#ifndef HARK_SERVER_RULES_EXPR_H_
+#define HARK_SERVER_RULES_EXPR_H_
+
+// The predicate language of `where:` (DESIGN.md, "Rule files"): a small
+// CEL-compatible subset, parsed and type-checked when a rule file loads and
+// compiled to a tree that evaluates without allocating.
+//
+//   literals        "text" 'text' 12 3.5 true false
+//   names           event.name, props.x, props["x-y"], user.x (traits),
+//                   <alias>.props.x (a property of an earlier sequence step)
+//   operators       == != < <= > >= && || ! ( )
+//   membership      props.severity in ["error", "fatal"]
+//   functions       has(props.x), has(user.x), s.startsWith("a"),
+//                   s.contains("a")
+//
+// Run-time semantics: a property or trait that is missing, or whose value
+// has a different type than the comparison needs, makes that comparison
+// (or in/startsWith/contains) false; each such case is counted in
+// EvalStats::type_mismatches. `!` and `&&`/`||` then work on that false.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "hark/v1/common.pb.h"
+
+namespace hark::rules {
+
+// What names an expression may use.
+struct ExprEnv {
+  // Aliases of earlier steps of the sequence, in step order; `alias.props.x`
+  // may name only these. Empty outside sequences and for the first step.
+  std::vector<std::string> step_aliases;
+};
+
+// A compile error at a byte offset inside the expression text.
+struct ExprError {
+  int offset = 0;
+  std::string message;
+  // How to fix it, e.g. "strings are quoted: props.plan == \"pro\"".
+  std::string hint;
+};
+
+// What an expression reads, for the engine (which step properties a
+// sequence must keep) and for documentation/tools.
+struct ExprRefs {
+  struct StepProp {
+    int step;  // index into ExprEnv::step_aliases
+    std::string key;
+    bool operator==(const StepProp&) const = default;
+  };
+  std::vector<std::string> props;
+  std::vector<std::string> traits;
+  std::vector<StepProp> step_props;
+  bool reads_event_name = false;
+};
+
+// The inputs of one evaluation. Implemented by the engine (and by tests).
+// Returned pointers stay valid for the evaluation; nullptr means missing.
+class EvalInput {
+ public:
+  virtual ~EvalInput() = default;
+  virtual absl::string_view EventName() const = 0;
+  virtual const hark::v1::Value* Prop(absl::string_view key) const = 0;
+  virtual const hark::v1::Value* Trait(absl::string_view key) const = 0;
+  // A property of the event matched by earlier step `step`.
+  virtual const hark::v1::Value* StepProp(int step,
+                                          absl::string_view key) const = 0;
+};
+
+// Counters of an evaluator's run-time surprises.
+struct EvalStats {
+  uint64_t type_mismatches = 0;  // missing values or wrong types
+};
+
+class Predicate {
+ public:
+  virtual ~Predicate() = default;
+  // True if the event satisfies the expression. Thread-safe (const).
+  virtual bool Eval(const EvalInput& input, EvalStats* stats) const = 0;
+  virtual const ExprRefs& refs() const = 0;
+  // The source text, as written.
+  virtual const std::string& text() const = 0;
+};
+
+// Parses and type-checks `text` (which must be a boolean expression).
+// On failure returns INVALID_ARGUMENT and fills `*error` with the first
+// error's offset, message and hint.
+absl::StatusOr<std::unique_ptr<const Predicate>> CompilePredicate(
+    absl::string_view text, const ExprEnv& env, ExprError* error);
+
+}  // namespace hark::rules
+
+#endif  // HARK_SERVER_RULES_EXPR_H_
