@@ -418,7 +418,8 @@ void Ingestor::Impl::Commit(std::vector<std::unique_ptr<Job>>& group) {
   // A group of only rejected events has nothing to store.
   const bool empty =
       batch.events.empty() && batch.traits.empty() && batch.new_users.empty();
-  const absl::Status written = empty ? absl::OkStatus() : store_->Write(batch);
+  const absl::Status written =
+      empty ? absl::OkStatus() : store_->Write(batch).status();
   if (written.ok()) {
     for (const DedupWindow::Key& key : new_keys) window_.Insert(key);
     for (std::string& user_id : batch.new_users) {

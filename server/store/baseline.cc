@@ -52,7 +52,7 @@ absl::StatusOr<double> MeasureAppendCeiling(
     const absl::Span<const EventRecord> batch =
         absl::MakeConstSpan(events).subspan(begin, end - begin);
     RETURN_IF_ERROR(internal::InTransaction(
-        *conn, [&] { return internal::AppendEvents(*conn, batch); }));
+        *conn, [&] { return internal::AppendEvents(*conn, batch).status(); }));
   }
   const double seconds =
       std::max(absl::ToDoubleSeconds(absl::Now() - start), 1e-9);

@@ -71,9 +71,10 @@ constexpr char kInsertEventSql[] =
 
 }  // namespace
 
-absl::Status AppendEvents(Connection& conn,
-                          absl::Span<const EventRecord> events) {
-  if (events.empty()) return absl::OkStatus();
+absl::StatusOr<WriteResult> AppendEvents(Connection& conn,
+                                         absl::Span<const EventRecord> events) {
+  WriteResult result;
+  if (events.empty()) return result;
   ASSIGN_OR_RETURN(Statement insert, conn.Prepare(kInsertEventSql));
   for (const EventRecord& e : events) {
     RETURN_IF_ERROR(insert.BindText(1, e.event_id));
@@ -84,8 +85,23 @@ absl::Status AppendEvents(Connection& conn,
     RETURN_IF_ERROR(insert.BindBlob(6, e.payload));
     RETURN_IF_ERROR(insert.Run());
     insert.Reset();
+    // The rowid SQLite chose. Without AUTOINCREMENT it is max(seq) + 1,
+    // so consecutive inside one write transaction; it would not be if the
+    // log ever reached the largest int64 (SQLite then picks a random free
+    // rowid), which this check turns into an error instead of a silent
+    // misattribution of events.
+    const int64_t seq = sqlite3_last_insert_rowid(conn.db());
+    if (result.first_event_seq == 0) {
+      result.first_event_seq = seq;
+    } else if (seq != result.last_event_seq + 1) {
+      return absl::InternalError(absl::StrCat(
+          "sqlite store ", conn.path(), ": event appended with sequence ", seq,
+          " after ", result.last_event_seq,
+          "; the sequence numbers of a batch must be consecutive"));
+    }
+    result.last_event_seq = seq;
   }
-  return absl::OkStatus();
+  return result;
 }
 
 int LatestSchemaVersion() {

@@ -27,10 +27,12 @@ inline constexpr char kCreateEventsTableSql[] =
     "payload BLOB NOT NULL)";
 
 // Appends `events` to the log in order, inside the caller's transaction;
-// sequence numbers are assigned by the database. The hot path of ingest,
-// also what the append-ceiling baseline times.
-absl::Status AppendEvents(Connection& conn,
-                          absl::Span<const EventRecord> events);
+// sequence numbers are assigned by the database and returned (0/0 for no
+// events). Fails INTERNAL if they are not consecutive, which the caller's
+// rollback then undoes: callers rely on event i having first_event_seq + i.
+// The hot path of ingest, also what the append-ceiling baseline times.
+absl::StatusOr<WriteResult> AppendEvents(Connection& conn,
+                                         absl::Span<const EventRecord> events);
 
 // The schema version this build writes; files with a higher
 // PRAGMA user_version are refused.

@@ -64,7 +64,7 @@ class SqliteStore final : public Store {
         in_memory_(writer->in_memory()),
         writer_(std::move(writer)) {}
 
-  absl::Status Write(const WriteBatch& batch) override;
+  absl::StatusOr<WriteResult> Write(const WriteBatch& batch) override;
   absl::Status ScanRecentEventIds(
       size_t max_events,
       absl::FunctionRef<void(absl::string_view)> fn) override;
@@ -80,7 +80,8 @@ class SqliteStore final : public Store {
 
  private:
   // The body of Write()'s transaction.
-  static absl::Status WriteRows(Connection& conn, const WriteBatch& batch);
+  static absl::StatusOr<WriteResult> WriteRows(Connection& conn,
+                                               const WriteBatch& batch);
 
   // Runs `fn` on a connection that is the caller's alone until `fn` returns.
   absl::Status WithReader(absl::FunctionRef<absl::Status(Connection&)> fn);
@@ -96,17 +97,24 @@ class SqliteStore final : public Store {
       ABSL_GUARDED_BY(readers_mu_);
 };
 
-absl::Status SqliteStore::Write(const WriteBatch& batch) {
+absl::StatusOr<WriteResult> SqliteStore::Write(const WriteBatch& batch) {
   if (batch.events.empty() && batch.traits.empty() && batch.new_users.empty()) {
-    return absl::OkStatus();
+    return WriteResult{};
   }
   absl::MutexLock lock(&write_mu_);
   Connection& conn = *writer_;
-  return internal::InTransaction(conn, [&] { return WriteRows(conn, batch); });
+  WriteResult result;
+  RETURN_IF_ERROR(internal::InTransaction(conn, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(result, WriteRows(conn, batch));
+    return absl::OkStatus();
+  }));
+  return result;
 }
 
-absl::Status SqliteStore::WriteRows(Connection& conn, const WriteBatch& batch) {
-  RETURN_IF_ERROR(internal::AppendEvents(conn, batch.events));
+absl::StatusOr<WriteResult> SqliteStore::WriteRows(Connection& conn,
+                                                   const WriteBatch& batch) {
+  ASSIGN_OR_RETURN(const WriteResult result,
+                   internal::AppendEvents(conn, batch.events));
 
   int64_t users_added = 0;
   if (!batch.new_users.empty()) {
@@ -149,7 +157,7 @@ absl::Status SqliteStore::WriteRows(Connection& conn, const WriteBatch& batch) {
                                               "\" is missing"));
     }
   }
-  return absl::OkStatus();
+  return result;
 }
 
 absl::Status SqliteStore::WithReader(

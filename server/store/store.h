@@ -61,6 +61,16 @@ struct WriteBatch {
   absl::Time now;
 };
 
+// Where the events of one committed batch landed in the log. The events of
+// a batch get consecutive sequence numbers in batch order: event i of the
+// batch has first_event_seq + i, and last_event_seq - first_event_seq + 1 is
+// the number of events. Both are 0 when the batch had no events. Sequence
+// numbers grow with every batch committed later.
+struct WriteResult {
+  int64_t first_event_seq = 0;
+  int64_t last_event_seq = 0;
+};
+
 struct StoreStats {
   uint64_t events = 0;
   uint64_t users = 0;
@@ -76,9 +86,11 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  // Appends and upserts everything in `batch` in one transaction. On error
+  // Appends and upserts everything in `batch` in one transaction and returns
+  // the sequence numbers its events got (see WriteResult; the store checks
+  // that they are consecutive and fails the whole write otherwise). On error
   // nothing of the batch is stored.
-  virtual absl::Status Write(const WriteBatch& batch) = 0;
+  virtual absl::StatusOr<WriteResult> Write(const WriteBatch& batch) = 0;
 
   // Calls `fn` with the event ids of the newest `max_events` events of the
   // log, oldest first. Used to rebuild the duplicate window at start.

@@ -27,7 +27,8 @@ inline constexpr absl::Duration kTestTimeout = absl::Seconds(30);
 
 class FakeStore final : public store::Store {
  public:
-  absl::Status Write(const store::WriteBatch& batch) override {
+  absl::StatusOr<store::WriteResult> Write(
+      const store::WriteBatch& batch) override {
     absl::MutexLock lock(&mu_);
     ++writes_entered_;
     if (hold_writes_) {
@@ -44,6 +45,14 @@ class FakeStore final : public store::Store {
       return failure_;
     }
     batches_.push_back(batch);
+    // Sequence numbers as the SQLite store assigns them: 1, 2, 3, ... in
+    // append order (ScanEvents below numbers events the same way).
+    store::WriteResult result;
+    if (!batch.events.empty()) {
+      result.first_event_seq = static_cast<int64_t>(events_.size()) + 1;
+      result.last_event_seq =
+          static_cast<int64_t>(events_.size() + batch.events.size());
+    }
     for (const store::EventRecord& event : batch.events) {
       events_.push_back(event);
     }
@@ -53,7 +62,7 @@ class FakeStore final : public store::Store {
     for (const store::TraitRecord& trait : batch.traits) {
       traits_.push_back(trait);
     }
-    return absl::OkStatus();
+    return result;
   }
 
   absl::Status ScanRecentEventIds(

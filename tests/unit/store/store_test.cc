@@ -379,7 +379,7 @@ TEST_F(SqliteStoreTest, FailedWriteLeavesNothing) {
   WriteBatch bad = Events(3, 5);
   bad.new_users = {"u2", "u3"};
   bad.traits = {Trait("u2", "plan", "pro", kT0), Trait("u2", "boom", "x", kT0)};
-  absl::Status status = store->Write(bad);
+  absl::Status status = store->Write(bad).status();
   ASSERT_FALSE(status.ok());
   EXPECT_THAT(status.message(), HasSubstr("forced failure"));
   EXPECT_THAT(status.message(), HasSubstr(FilePath()));
@@ -397,12 +397,64 @@ TEST_F(SqliteStoreTest, FailedWriteLeavesNothing) {
   // The writer is usable again; sequence numbers continue without a gap.
   WriteBatch next = Events(3, 3);
   next.new_users = {"u2"};
-  ASSERT_TRUE(store->Write(next).ok());
+  absl::StatusOr<WriteResult> written = store->Write(next);
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->first_event_seq, 3);
+  EXPECT_EQ(written->last_event_seq, 3);
   EXPECT_THAT(RecentIds(*store, 100), ElementsAre("e1", "e2", "e3"));
   stats = store->GetStats();
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->events, 3u);
   EXPECT_EQ(stats->users, 2u);
+}
+
+TEST_F(SqliteStoreTest, WriteReturnsConsecutiveSeqsAcrossBatches) {
+  for (StoreOptions options : {MemoryOptions(), FileOptions()}) {
+    SCOPED_TRACE(options.path);
+    std::unique_ptr<Store> store = OpenOrDie(options);
+    ASSERT_NE(store, nullptr);
+    absl::StatusOr<WriteResult> first = store->Write(Events(1, 4));
+    ASSERT_TRUE(first.ok()) << first.status();
+    EXPECT_EQ(first->first_event_seq, 1);
+    EXPECT_EQ(first->last_event_seq, 4);
+
+    // A batch without events lands nowhere.
+    WriteBatch no_events;
+    no_events.new_users = {"u9"};
+    no_events.now = kT0;
+    absl::StatusOr<WriteResult> none = store->Write(no_events);
+    ASSERT_TRUE(none.ok()) << none.status();
+    EXPECT_EQ(none->first_event_seq, 0);
+    EXPECT_EQ(none->last_event_seq, 0);
+    absl::StatusOr<WriteResult> empty = store->Write(WriteBatch{});
+    ASSERT_TRUE(empty.ok()) << empty.status();
+    EXPECT_EQ(empty->first_event_seq, 0);
+    EXPECT_EQ(empty->last_event_seq, 0);
+
+    absl::StatusOr<WriteResult> second = store->Write(Events(5, 7));
+    ASSERT_TRUE(second.ok()) << second.status();
+    EXPECT_EQ(second->first_event_seq, 5);
+    EXPECT_EQ(second->last_event_seq, 7);
+
+    // The seqs name the events of the batch in batch order.
+    std::vector<std::pair<int64_t, std::string>> log;
+    ASSERT_TRUE(store
+                    ->ScanEvents(0,
+                                 [&](int64_t seq, const EventRecord& e) {
+                                   log.emplace_back(seq, e.event_id);
+                                 })
+                    .ok());
+    ASSERT_EQ(log.size(), 7u);
+    for (int64_t seq = second->first_event_seq; seq <= second->last_event_seq;
+         ++seq) {
+      EXPECT_EQ(log[seq - 1].first, seq);
+      EXPECT_EQ(log[seq - 1].second, absl::StrCat("e", seq));
+    }
+    if (options.path != ":memory:") {
+      store.reset();
+      std::filesystem::remove(options.path);
+    }
+  }
 }
 
 TEST_F(SqliteStoreTest, GetStatsCountsEventsAndUsers) {
