@@ -418,8 +418,9 @@ void Ingestor::Impl::Commit(std::vector<std::unique_ptr<Job>>& group) {
   // A group of only rejected events has nothing to store.
   const bool empty =
       batch.events.empty() && batch.traits.empty() && batch.new_users.empty();
-  const absl::Status written =
-      empty ? absl::OkStatus() : store_->Write(batch).status();
+  absl::StatusOr<store::WriteResult> write_result =
+      empty ? store::WriteResult{} : store_->Write(batch);
+  const absl::Status written = write_result.status();
   if (written.ok()) {
     for (const DedupWindow::Key& key : new_keys) window_.Insert(key);
     for (std::string& user_id : batch.new_users) {
@@ -430,6 +431,11 @@ void Ingestor::Impl::Commit(std::vector<std::unique_ptr<Job>>& group) {
     duplicates_ += duplicates;
     rejected_ += rejected;
     dedup_size_ = window_.size();
+  }
+  // Hand the committed batch on (to the engine) before any call is
+  // answered, so whatever an acknowledged event causes is already under way.
+  if (written.ok() && !empty && options_.on_commit) {
+    options_.on_commit(std::move(batch), *write_result);
   }
 
   const absl::Status error =

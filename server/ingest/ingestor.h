@@ -5,6 +5,7 @@
 // writer thread that commits many calls' events per transaction.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "absl/functional/any_invocable.h"
@@ -32,6 +33,11 @@ struct IngestOptions {
   // How many of the most recent event ids are remembered for duplicate
   // detection; rebuilt from the event log at start.
   size_t dedup_window = 4000000;
+  // Called on the writer thread after each successful commit, before the
+  // committed calls are answered, with the batch (moved; its new_users may
+  // be empty) and where its events landed. It may wait (to push back); it
+  // must not call into the Ingestor.
+  std::function<void(store::WriteBatch&&, const store::WriteResult&)> on_commit;
 };
 
 struct IngestStats {

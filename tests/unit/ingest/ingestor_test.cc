@@ -200,6 +200,47 @@ TEST_F(IngestorTest, DuplicatesAcrossCallsAreStoredOnce) {
   EXPECT_THAT(batches[1].new_users, IsEmpty());
 }
 
+// The commit hook sees every committed event once, with its log seq, before
+// the call that carried it is answered.
+TEST_F(IngestorTest, OnCommitGetsCommittedEventsWithSeqsBeforeTheAnswer) {
+  struct Seen {
+    std::string id;
+    int64_t seq;
+  };
+  absl::Mutex mu;
+  std::vector<Seen> seen;
+  options_.on_commit = [&](store::WriteBatch&& batch,
+                           const store::WriteResult& result) {
+    absl::MutexLock lock(&mu);
+    int64_t seq = result.first_event_seq;
+    for (const store::EventRecord& e : batch.events) {
+      seen.push_back({e.event_id, seq++});
+    }
+    EXPECT_EQ(seq - 1, result.last_event_seq);
+  };
+  auto ingestor = StartIngestor();
+  ASSERT_NE(ingestor, nullptr);
+  ASSERT_TRUE(
+      TrackSync(*ingestor, Batch({MakeEvent("e1"), MakeEvent("e2")})).ok());
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_EQ(seen.size(), 2u);
+  }
+  // A duplicate and a rejected event are not handed on.
+  Event bad = MakeEvent("e4");
+  bad.set_name("Bad");
+  ASSERT_TRUE(
+      TrackSync(*ingestor, Batch({MakeEvent("e1"), MakeEvent("e3"), bad}))
+          .ok());
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].id, "e1");
+  EXPECT_EQ(seen[0].seq, 1);
+  EXPECT_EQ(seen[1].seq, 2);
+  EXPECT_EQ(seen[2].id, "e3");
+  EXPECT_EQ(seen[2].seq, 3);
+}
+
 TEST_F(IngestorTest, RestartStillReportsDuplicates) {
   {
     auto ingestor = StartIngestor();
