@@ -31,9 +31,15 @@ namespace hark::rules {
 
 // What names an expression may use.
 struct ExprEnv {
-  // Aliases of earlier steps of the sequence, in step order; `alias.props.x`
-  // may name only these. Empty outside sequences and for the first step.
+  // Aliases of earlier steps of the sequence, in step order, one entry per
+  // earlier step (empty for a step without `as:`, which no name can reach):
+  // ExprRefs::StepProp::step and EvalInput::StepProp's `step` are indexes
+  // into this vector, i.e. step indexes of the sequence. `alias.props.x` may
+  // name only these. Empty outside sequences and for the first step.
   std::vector<std::string> step_aliases;
+  // Aliases of this and later steps: not usable here, named only to explain
+  // the error ("step `down` comes later").
+  std::vector<std::string> later_step_aliases;
 };
 
 // A compile error at a byte offset inside the expression text.
@@ -91,6 +97,13 @@ class Predicate {
 // error's offset, message and hint.
 absl::StatusOr<std::unique_ptr<const Predicate>> CompilePredicate(
     absl::string_view text, const ExprEnv& env, ExprError* error);
+
+// The expression's tokens joined by single spaces, strings re-quoted with
+// double quotes and numbers in one spelling: equal for texts that differ
+// only in layout or quoting (`a=="x"` and `a == 'x'`). Used for pattern
+// versions. Text that does not lex comes back with its whitespace runs
+// collapsed.
+std::string NormalizeExprText(absl::string_view text);
 
 }  // namespace hark::rules
 
