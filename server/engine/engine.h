@@ -68,13 +68,19 @@ struct ReloadReport {
 };
 
 struct EngineStats {
-  uint64_t events = 0;         // events processed
-  uint64_t late_events = 0;    // older than the watermark on arrival
-  uint64_t matches = 0;        // matches emitted
-  uint64_t live_states = 0;    // open (user, rule, group) slots
-  uint64_t state_bytes = 0;    // memory held by those slots (estimate)
+  uint64_t events = 0;       // events processed
+  uint64_t late_events = 0;  // older than the watermark on arrival
+  uint64_t matches = 0;      // matches emitted
+  uint64_t live_states = 0;  // open (user, rule, group) slots
+  uint64_t users = 0;        // users with at least one open slot
+  // Memory held by the state (estimate of allocated bytes): the per-user
+  // blocks holding the slots, the user index and the deadline wheel.
+  uint64_t state_bytes = 0;
+  // Absence deadlines waiting for the watermark.
   uint64_t pending_deadlines = 0;
-  uint64_t type_mismatches = 0;  // predicate comparisons on missing/wrong
+  // Predicate comparisons on missing/wrong-typed values, plus count events
+  // that lack a group_by property (those do not count).
+  uint64_t type_mismatches = 0;
   absl::Time watermark = absl::InfinitePast();
 };
 

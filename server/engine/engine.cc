@@ -1,0 +1,1131 @@
+#include "server/engine/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "server/engine/codec.h"
+#include "server/engine/deadline_wheel.h"
+#include "server/engine/user_store.h"
+
+namespace hark::engine {
+namespace {
+
+using internal::DeadlineWheel;
+using internal::Fnv64;
+using internal::Load32;
+using internal::Load64;
+using internal::LoadU64;
+using internal::Store32;
+using internal::Store64;
+using internal::StoreU64;
+using internal::UserStore;
+using Handle = UserStore::Handle;
+
+constexpr int64_t kNoTime = INT64_MIN;  // "not yet": before any time
+constexpr int64_t kNever = INT64_MAX;
+
+// Record layout (all integers little-endian, no alignment):
+//   u32  head: rule index (low 16 bits) | n (high 16 bits)
+//   u64  group hash                 count rules with group_by only
+//   n x {i64 time_us, i64 seq}      count: the kept events, sorted by time;
+//                                   sequence: the matched steps, in order
+//   u32  capture bytes, then the captured step properties
+//                                   sequence rules whose predicates read
+//                                   earlier steps only
+// n is the number of kept events (count: 1..at_least-1) or of matched steps
+// (sequence: 1..steps-1, or == steps when waiting for an absence deadline).
+constexpr uint32_t kHeadBytes = 4;
+constexpr uint32_t kEntryBytes = 16;
+constexpr uint32_t kMaxRules = 0xffff;
+constexpr uint32_t kMaxN = 0xffff;
+
+// Capture value tags.
+enum : char { kCapMissing = 0, kCapString, kCapNumber, kCapBool, kCapTime };
+
+struct Entry {
+  int64_t time;
+  int64_t seq;
+};
+
+int64_t SatAdd(int64_t a, int64_t b) {  // b >= 0
+  return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+int64_t EventMicros(const hark::v1::Event& event) {
+  // Clamped far outside any valid timestamp so the arithmetic cannot
+  // overflow.
+  constexpr int64_t kMaxSeconds = int64_t{1} << 40;
+  const int64_t seconds = std::clamp<int64_t>(event.timestamp().seconds(),
+                                              -kMaxSeconds, kMaxSeconds);
+  return seconds * 1000000 + event.timestamp().nanos() / 1000;
+}
+
+absl::Time TimeOf(int64_t micros) {
+  if (micros == kNoTime) return absl::InfinitePast();
+  if (micros == kNever) return absl::InfiniteFuture();
+  return absl::FromUnixMicros(micros);
+}
+
+int64_t MicrosOf(absl::Time t) {
+  if (t == absl::InfinitePast()) return kNoTime;
+  if (t == absl::InfiniteFuture()) return kNever - 1;
+  return absl::ToUnixMicros(t);
+}
+
+// The group key text of one value; false if the value has no kind.
+bool AppendGroupValue(const hark::v1::Value& v, std::string* out) {
+  switch (v.kind_case()) {
+    case hark::v1::Value::kStringValue:
+      out->append(v.string_value());
+      return true;
+    case hark::v1::Value::kNumberValue: {
+      const double d = v.number_value();
+      if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 1e15) {
+        absl::StrAppend(out, static_cast<int64_t>(d));
+      } else {
+        absl::StrAppend(out, absl::StrFormat("%.17g", d));
+      }
+      return true;
+    }
+    case hark::v1::Value::kBoolValue:
+      out->append(v.bool_value() ? "true" : "false");
+      return true;
+    case hark::v1::Value::kTimestampValue:
+      out->append(absl::FormatTime(
+          absl::RFC3339_full,
+          absl::FromUnixSeconds(v.timestamp_value().seconds()) +
+              absl::Nanoseconds(v.timestamp_value().nanos()),
+          absl::UTCTimeZone()));
+      return true;
+    case hark::v1::Value::KIND_NOT_SET:
+      return false;
+  }
+  return false;
+}
+
+void EncodeCapture(const hark::v1::Value* v, std::string* out) {
+  char buf[12];
+  if (v == nullptr) {
+    out->push_back(kCapMissing);
+    return;
+  }
+  switch (v->kind_case()) {
+    case hark::v1::Value::kStringValue:
+      out->push_back(kCapString);
+      Store32(buf, static_cast<uint32_t>(v->string_value().size()));
+      out->append(buf, 4);
+      out->append(v->string_value());
+      return;
+    case hark::v1::Value::kNumberValue: {
+      out->push_back(kCapNumber);
+      const double d = v->number_value();
+      std::memcpy(buf, &d, 8);
+      out->append(buf, 8);
+      return;
+    }
+    case hark::v1::Value::kBoolValue:
+      out->push_back(kCapBool);
+      out->push_back(v->bool_value() ? 1 : 0);
+      return;
+    case hark::v1::Value::kTimestampValue:
+      out->push_back(kCapTime);
+      Store64(buf, v->timestamp_value().seconds());
+      Store32(buf + 8, static_cast<uint32_t>(v->timestamp_value().nanos()));
+      out->append(buf, 12);
+      return;
+    case hark::v1::Value::KIND_NOT_SET:
+      out->push_back(kCapMissing);
+      return;
+  }
+}
+
+// Decodes one capture from `*in`; false on malformed bytes.
+bool DecodeCapture(absl::string_view* in, hark::v1::Value* v, bool* present) {
+  if (in->empty()) return false;
+  const char tag = in->front();
+  in->remove_prefix(1);
+  *present = true;
+  switch (tag) {
+    case kCapMissing:
+      *present = false;
+      return true;
+    case kCapString: {
+      if (in->size() < 4) return false;
+      const uint32_t n = Load32(in->data());
+      if (in->size() - 4 < n) return false;
+      v->set_string_value(std::string(in->substr(4, n)));
+      in->remove_prefix(4 + n);
+      return true;
+    }
+    case kCapNumber: {
+      if (in->size() < 8) return false;
+      double d;
+      std::memcpy(&d, in->data(), 8);
+      v->set_number_value(d);
+      in->remove_prefix(8);
+      return true;
+    }
+    case kCapBool:
+      if (in->empty()) return false;
+      v->set_bool_value(in->front() != 0);
+      in->remove_prefix(1);
+      return true;
+    case kCapTime: {
+      if (in->size() < 12) return false;
+      auto* ts = v->mutable_timestamp_value();
+      ts->set_seconds(Load64(in->data()));
+      ts->set_nanos(static_cast<int32_t>(Load32(in->data() + 8)));
+      in->remove_prefix(12);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+// The predicate inputs of one event.
+class EventInput final : public rules::EvalInput {
+ public:
+  EventInput(const hark::v1::Event& event, const TraitSource& traits)
+      : event_(event), traits_(traits) {}
+
+  absl::string_view EventName() const override { return event_.name(); }
+  const hark::v1::Value* Prop(absl::string_view key) const override {
+    const auto& props = event_.properties();
+    auto it = props.find(std::string_view(key.data(), key.size()));
+    return it == props.end() ? nullptr : &it->second;
+  }
+  const hark::v1::Value* Trait(absl::string_view key) const override {
+    return traits_.Trait(event_.user_id(), key);
+  }
+  const hark::v1::Value* StepProp(int step,
+                                  absl::string_view key) const override {
+    if (captures_ == nullptr) return nullptr;
+    for (size_t i = 0; i < captures_->size(); ++i) {
+      const rules::ExprRefs::StepProp& c = (*captures_)[i];
+      if (c.step == step && c.key == key) {
+        return present_[i] ? &values_[i] : nullptr;
+      }
+    }
+    return nullptr;
+  }
+
+  // Makes StepProp() answer from decoded captures (until cleared with
+  // nullptrs).
+  void SetSteps(const std::vector<rules::ExprRefs::StepProp>* captures,
+                const hark::v1::Value* values, const bool* present) {
+    captures_ = captures;
+    values_ = values;
+    present_ = present;
+  }
+
+ private:
+  const hark::v1::Event& event_;
+  const TraitSource& traits_;
+  const std::vector<rules::ExprRefs::StepProp>* captures_ = nullptr;
+  const hark::v1::Value* values_ = nullptr;
+  const bool* present_ = nullptr;
+};
+
+// A rule compiled for the engine.
+struct StepPlan {
+  std::string event;
+  const rules::Predicate* where = nullptr;
+  bool reads_steps = false;
+};
+
+struct Plan {
+  enum class Kind : uint8_t { kMatch, kCount, kSequence, kUnsupported };
+  Kind kind = Kind::kUnsupported;
+  const rules::Rule* rule = nullptr;
+  int64_t within = 0;  // micros
+  // match and count
+  StepPlan filter;
+  int at_least = 1;
+  std::vector<std::string> group_by;
+  // sequence
+  std::vector<StepPlan> steps;
+  bool has_absent = false;
+  StepPlan absent;
+  // The (step, key) pairs some predicate reads, sorted by step: what a
+  // sequence record keeps of each matched step's properties.
+  std::vector<rules::ExprRefs::StepProp> captures;
+
+  uint32_t group_bytes() const { return group_by.empty() ? 0 : 8; }
+  uint32_t entries_offset() const { return kHeadBytes + group_bytes(); }
+  bool keeps_captures() const {
+    return kind == Kind::kSequence && !captures.empty();
+  }
+};
+
+StepPlan MakeStep(const rules::EventFilter& filter) {
+  StepPlan s;
+  s.event = filter.event;
+  s.where = filter.where.get();
+  s.reads_steps = s.where != nullptr && !s.where->refs().step_props.empty();
+  return s;
+}
+
+std::vector<Plan> MakePlans(const rules::RuleSet& set) {
+  std::vector<Plan> plans(set.rules().size());
+  for (size_t i = 0; i < set.rules().size(); ++i) {
+    const rules::Rule& rule = set.rules()[i];
+    Plan& p = plans[i];
+    p.rule = &rule;
+    // Records keep the rule index in 16 bits; a set that large is far
+    // beyond anything a person writes, and its extra rules never match.
+    if (i >= kMaxRules) continue;
+    if (const auto* m = std::get_if<rules::MatchPattern>(&rule.pattern)) {
+      p.kind = Plan::Kind::kMatch;
+      p.filter = MakeStep(m->filter);
+    } else if (const auto* c =
+                   std::get_if<rules::CountPattern>(&rule.pattern)) {
+      if (c->at_least > static_cast<int>(kMaxN) + 1) continue;
+      p.kind = Plan::Kind::kCount;
+      p.filter = MakeStep(c->filter);
+      p.at_least = std::max(1, c->at_least);
+      p.group_by = c->group_by;
+      p.within = absl::ToInt64Microseconds(c->within);
+    } else if (const auto* s =
+                   std::get_if<rules::SequencePattern>(&rule.pattern)) {
+      if (s->steps.empty() || s->steps.size() >= kMaxN) continue;
+      p.kind = Plan::Kind::kSequence;
+      p.within = absl::ToInt64Microseconds(s->within);
+      const int k = static_cast<int>(s->steps.size());
+      auto add_captures = [&](const rules::Predicate* where) {
+        if (where == nullptr) return;
+        for (const rules::ExprRefs::StepProp& sp : where->refs().step_props) {
+          if (sp.step < 0 || sp.step >= k) continue;
+          if (std::find(p.captures.begin(), p.captures.end(), sp) ==
+              p.captures.end()) {
+            p.captures.push_back(sp);
+          }
+        }
+      };
+      for (const rules::SequencePattern::Step& step : s->steps) {
+        p.steps.push_back(MakeStep(step.filter));
+        add_captures(step.filter.where.get());
+      }
+      if (s->absent.has_value()) {
+        p.has_absent = true;
+        p.absent = MakeStep(*s->absent);
+        add_captures(s->absent->where.get());
+      }
+      std::stable_sort(
+          p.captures.begin(), p.captures.end(),
+          [](const rules::ExprRefs::StepProp& a,
+             const rules::ExprRefs::StepProp& b) { return a.step < b.step; });
+    }
+  }
+  return plans;
+}
+
+uint32_t HeadRule(const char* r) { return Load32(r) & 0xffff; }
+uint32_t HeadN(const char* r) { return Load32(r) >> 16; }
+uint32_t MakeHead(uint32_t rule, uint32_t n) { return rule | (n << 16); }
+
+uint32_t RecordSize(const char* r, const Plan& p) {
+  uint32_t size = p.entries_offset() + kEntryBytes * HeadN(r);
+  if (p.keeps_captures()) size += 4 + Load32(r + size);
+  return size;
+}
+
+Entry EntryAt(const char* r, const Plan& p, uint32_t i) {
+  const char* e = r + p.entries_offset() + kEntryBytes * i;
+  return Entry{Load64(e), Load64(e + 8)};
+}
+
+bool IsArmed(const char* r, const Plan& p) {
+  return p.kind == Plan::Kind::kSequence && p.has_absent &&
+         HeadN(r) == p.steps.size();
+}
+
+// The event time after which the record is dead (count, open sequence) or
+// fires (an armed absence deadline): when it is < the watermark.
+int64_t Expiry(const char* r, const Plan& p) {
+  const uint32_t n = HeadN(r);
+  if (p.kind == Plan::Kind::kCount) {
+    return SatAdd(EntryAt(r, p, n - 1).time, p.within);
+  }
+  if (IsArmed(r, p)) return SatAdd(EntryAt(r, p, n - 1).time, p.within);
+  return SatAdd(EntryAt(r, p, 0).time, p.within);
+}
+
+// Checks a record read from a checkpoint against the rule it belongs to.
+bool ValidRecord(absl::string_view rec, const Plan& p) {
+  if (rec.size() < kHeadBytes) return false;
+  const uint32_t n = HeadN(rec.data());
+  if (p.kind == Plan::Kind::kCount) {
+    if (n < 1 || static_cast<int>(n) >= p.at_least) return false;
+    if (rec.size() != p.entries_offset() + kEntryBytes * n) return false;
+  } else if (p.kind == Plan::Kind::kSequence) {
+    const uint32_t k = static_cast<uint32_t>(p.steps.size());
+    if (n < 1 || n > k || (n == k && !p.has_absent)) return false;
+    uint32_t size = p.entries_offset() + kEntryBytes * n;
+    if (p.keeps_captures()) {
+      if (rec.size() < size + 4) return false;
+      const uint32_t cap_len = Load32(rec.data() + size);
+      if (rec.size() - size - 4 != cap_len) return false;
+      absl::string_view caps = rec.substr(size + 4);
+      hark::v1::Value v;
+      for (const rules::ExprRefs::StepProp& c : p.captures) {
+        if (static_cast<uint32_t>(c.step) >= n) break;
+        bool present;
+        if (!DecodeCapture(&caps, &v, &present)) return false;
+      }
+      if (!caps.empty()) return false;
+      size += 4 + cap_len;
+    }
+    if (rec.size() != size) return false;
+  } else {
+    return false;
+  }
+  for (uint32_t i = 1; i < n; ++i) {
+    if (EntryAt(rec.data(), p, i).time < EntryAt(rec.data(), p, i - 1).time) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string MatchIdOf(const MatchOut& m, int64_t deadline) {
+  Fnv64 h;
+  h.AddField(m.rule_id).AddField(m.rule_version).AddField(m.user_id);
+  h.AddField(m.group_key);
+  h.AddInt(m.events.empty() ? 0 : m.events.front().seq);
+  h.AddInt(m.events.empty() ? 0 : m.events.back().seq);
+  h.AddInt(m.at_deadline ? deadline : 0);
+  return absl::StrFormat("%016x", h.value());
+}
+
+constexpr absl::string_view kCheckpointMagic = "HARKENG1";
+constexpr uint64_t kCheckpointFormat = 1;
+
+}  // namespace
+
+class Engine::Impl {
+ public:
+  Impl(std::shared_ptr<const rules::RuleSet> rules,
+       const EngineOptions& options)
+      : rules_(std::move(rules)),
+        plans_(MakePlans(*rules_)),
+        lateness_(std::max<int64_t>(
+            0, absl::ToInt64Microseconds(options.allowed_lateness))) {}
+
+  void Process(int64_t seq, const hark::v1::Event& event,
+               const TraitSource& traits, std::vector<MatchOut>* out);
+  void AdvanceTo(absl::Time wall_now, std::vector<MatchOut>* out) {
+    const int64_t now = MicrosOf(wall_now);
+    if (now > wall_ || recheck_) {
+      wall_ = std::max(wall_, now);
+      AdvanceWatermark(out);
+    }
+  }
+  ReloadReport Reload(std::shared_ptr<const rules::RuleSet> rules);
+  std::string Checkpoint() const;
+  absl::Status Restore(absl::string_view checkpoint);
+  EngineStats stats() const;
+
+  const std::shared_ptr<const rules::RuleSet>& rules() const { return rules_; }
+  int64_t last_seq() const { return last_seq_; }
+
+ private:
+  // Per-event state shared by the rules the event touches.
+  struct Ctx {
+    int64_t seq;
+    int64_t time;
+    bool late;
+    const hark::v1::Event& event;
+    EventInput& input;
+    bool looked_up = false;
+    Handle handle = UserStore::kNoUser;
+  };
+
+  Handle FindUser(Ctx& c) {
+    if (!c.looked_up) {
+      c.handle = users_.Find(c.event.user_id());
+      c.looked_up = true;
+    }
+    return c.handle;
+  }
+  Handle UserForWrite(Ctx& c) {
+    if (FindUser(c) == UserStore::kNoUser) {
+      c.handle = users_.FindOrCreate(c.event.user_id());
+    }
+    return c.handle;
+  }
+  void ReleaseIfEmpty(Handle h) {
+    if (users_.block(h) != nullptr && users_.block(h)->num_records == 0) {
+      users_.Release(h);
+    }
+  }
+
+  // The offset of the record of (rule, group) in the user's block, or -1.
+  int64_t FindRecord(const UserStore::Block* b, uint32_t rule,
+                     uint64_t group) const {
+    const char* recs = b->records();
+    const uint32_t size = b->records_size();
+    uint32_t off = 0;
+    while (off < size) {
+      const char* r = recs + off;
+      const uint32_t r_rule = HeadRule(r);
+      const Plan& p = plans_[r_rule];
+      if (r_rule == rule && (p.group_by.empty() || LoadU64(r + 4) == group)) {
+        return off;
+      }
+      off += RecordSize(r, p);
+    }
+    return -1;
+  }
+
+  // Replaces the record at `off` (`old_size` bytes; off < 0: none) with
+  // `rec` and schedules the user for the record's expiry.
+  void WriteRecord(Handle h, int64_t off, uint32_t old_size,
+                   absl::string_view rec, int64_t expiry) {
+    UserStore::Block* b = users_.block(h);
+    const Plan& p = plans_[HeadRule(rec.data())];
+    if (off >= 0) {
+      if (IsArmed(b->records() + off, p)) --armed_;
+    } else {
+      off = b->records_size();
+      ++b->num_records;
+      ++live_;
+    }
+    if (IsArmed(rec.data(), p)) ++armed_;
+    users_.Splice(h, static_cast<uint32_t>(off), old_size, rec.data(),
+                  static_cast<uint32_t>(rec.size()));
+    b = users_.block(h);
+    if (expiry < b->next_due) {
+      b->next_due = expiry;
+      wheel_.Add(expiry, h);
+    }
+  }
+
+  void RemoveRecord(Handle h, int64_t off, uint32_t size) {
+    UserStore::Block* b = users_.block(h);
+    const char* r = b->records() + off;
+    if (IsArmed(r, plans_[HeadRule(r)])) --armed_;
+    --b->num_records;
+    --live_;
+    users_.Splice(h, static_cast<uint32_t>(off), size, nullptr, 0);
+  }
+
+  void ProcessMatch(const Plan& p, Ctx& c, std::vector<MatchOut>* out);
+  void ProcessCount(const Plan& p, uint32_t rule, Ctx& c,
+                    std::vector<MatchOut>* out);
+  void ProcessSequence(const Plan& p, uint32_t rule, Ctx& c,
+                       std::vector<MatchOut>* out);
+
+  // Evaluates a step filter; with `rec` (a sequence record) its
+  // predicate can read the captured properties of the record's steps.
+  bool EvalStep(const StepPlan& s, const Plan& p, const char* rec, Ctx& c);
+
+  void Emit(const Plan& p, absl::string_view user, absl::string_view group_key,
+            const std::vector<Entry>& entries, bool steps, int64_t at,
+            bool at_deadline, std::vector<MatchOut>* out);
+
+  void AdvanceWatermark(std::vector<MatchOut>* out);
+  // Drops the user's dead records and fires its passed deadlines.
+  void Sweep(Handle h);
+  // Sets next_due from the records and schedules the user, or releases it.
+  void Reschedule(Handle h);
+
+  std::shared_ptr<const rules::RuleSet> rules_;
+  std::vector<Plan> plans_;
+  int64_t lateness_;
+
+  UserStore users_;
+  DeadlineWheel wheel_;
+  int64_t max_event_ = kNoTime;
+  int64_t wall_ = kNoTime;
+  int64_t watermark_ = kNoTime;
+  int64_t last_seq_ = 0;
+  // Set by Restore(): records may be due at the restored watermark already,
+  // so the next AdvanceTo() or event expires them even if the watermark
+  // does not move.
+  bool recheck_ = false;
+
+  uint64_t events_ = 0;
+  uint64_t late_ = 0;
+  uint64_t matches_ = 0;
+  uint64_t live_ = 0;
+  uint64_t armed_ = 0;
+  uint64_t group_mismatches_ = 0;
+  rules::EvalStats eval_stats_;
+
+  // Scratch space, reused so that the steady state does not allocate.
+  std::string key_;
+  std::string rec_;
+  std::vector<Entry> entries_;
+  std::vector<hark::v1::Value> cap_values_;
+  std::unique_ptr<bool[]> cap_present_;
+  size_t cap_present_size_ = 0;
+  std::vector<MatchOut> fired_;
+};
+
+void Engine::Impl::Emit(const Plan& p, absl::string_view user,
+                        absl::string_view group_key,
+                        const std::vector<Entry>& entries, bool steps,
+                        int64_t at, bool at_deadline,
+                        std::vector<MatchOut>* out) {
+  ++matches_;
+  MatchOut& m = out->emplace_back();
+  m.rule_id = p.rule->id;
+  m.rule_version = p.rule->version;
+  m.user_id = std::string(user);
+  m.group_key = std::string(group_key);
+  m.matched_at = TimeOf(at);
+  m.at_deadline = at_deadline;
+  m.events.reserve(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    m.events.push_back(MatchedEventRef{entries[i].seq, TimeOf(entries[i].time),
+                                       steps ? static_cast<int>(i) : -1});
+  }
+  m.match_id = MatchIdOf(m, at);
+}
+
+bool Engine::Impl::EvalStep(const StepPlan& s, const Plan& p, const char* rec,
+                            Ctx& c) {
+  if (s.where == nullptr) return true;
+  if (!s.reads_steps || rec == nullptr) {
+    return s.where->Eval(c.input, &eval_stats_);
+  }
+  // Decode the captures of the record's steps for StepProp().
+  const size_t nc = p.captures.size();
+  if (cap_values_.size() < nc) cap_values_.resize(nc);
+  if (cap_present_size_ < nc) {
+    cap_present_.reset(new bool[nc]);
+    cap_present_size_ = nc;
+  }
+  std::fill(cap_present_.get(), cap_present_.get() + nc, false);
+  const uint32_t n = HeadN(rec);
+  const uint32_t at = p.entries_offset() + kEntryBytes * n;
+  absl::string_view caps(rec + at + 4, Load32(rec + at));
+  for (size_t i = 0; i < nc; ++i) {
+    if (static_cast<uint32_t>(p.captures[i].step) >= n) break;
+    if (!DecodeCapture(&caps, &cap_values_[i], &cap_present_[i])) break;
+  }
+  c.input.SetSteps(&p.captures, cap_values_.data(), cap_present_.get());
+  const bool ok = s.where->Eval(c.input, &eval_stats_);
+  c.input.SetSteps(nullptr, nullptr, nullptr);
+  return ok;
+}
+
+void Engine::Impl::Process(int64_t seq, const hark::v1::Event& event,
+                           const TraitSource& traits,
+                           std::vector<MatchOut>* out) {
+  ++events_;
+  last_seq_ = seq;
+  const int64_t t = EventMicros(event);
+  const bool late = watermark_ != kNoTime && t < watermark_;
+  if (late) {
+    ++late_;
+  } else if (t > max_event_ || recheck_) {
+    // Deadlines the new watermark passes fire before the event is applied:
+    // they lie before anything this event could still change.
+    max_event_ = std::max(max_event_, t);
+    AdvanceWatermark(out);
+  }
+  absl::Span<const int> rule_ids = rules_->RulesForEvent(event.name());
+  if (rule_ids.empty()) return;
+  EventInput input(event, traits);
+  Ctx c{seq, t, late, event, input};
+  for (int r : rule_ids) {
+    const Plan& p = plans_[r];
+    switch (p.kind) {
+      case Plan::Kind::kMatch:
+        ProcessMatch(p, c, out);
+        break;
+      case Plan::Kind::kCount:
+        ProcessCount(p, static_cast<uint32_t>(r), c, out);
+        break;
+      case Plan::Kind::kSequence:
+        ProcessSequence(p, static_cast<uint32_t>(r), c, out);
+        break;
+      case Plan::Kind::kUnsupported:
+        break;
+    }
+  }
+  if (c.handle != UserStore::kNoUser) ReleaseIfEmpty(c.handle);
+}
+
+void Engine::Impl::ProcessMatch(const Plan& p, Ctx& c,
+                                std::vector<MatchOut>* out) {
+  // Late events still match: a single event needs no window.
+  if (c.event.name() != p.filter.event) return;
+  if (!EvalStep(p.filter, p, nullptr, c)) return;
+  entries_.assign(1, Entry{c.time, c.seq});
+  Emit(p, c.event.user_id(), "", entries_, false, c.time, false, out);
+}
+
+void Engine::Impl::ProcessCount(const Plan& p, uint32_t rule, Ctx& c,
+                                std::vector<MatchOut>* out) {
+  if (c.late || c.event.name() != p.filter.event) return;
+  if (!EvalStep(p.filter, p, nullptr, c)) return;
+  key_.clear();
+  uint64_t group = 0;
+  if (!p.group_by.empty()) {
+    for (size_t i = 0; i < p.group_by.size(); ++i) {
+      if (i > 0) key_.push_back('|');
+      const hark::v1::Value* v = c.input.Prop(p.group_by[i]);
+      if (v == nullptr || !AppendGroupValue(*v, &key_)) {
+        ++group_mismatches_;  // no group: the event does not count
+        return;
+      }
+    }
+    group = internal::Fnv64Of(key_);
+  }
+  entries_.clear();
+  if (p.at_least <= 1) {
+    entries_.push_back(Entry{c.time, c.seq});
+    Emit(p, c.event.user_id(), key_, entries_, false, c.time, false, out);
+    return;
+  }
+  const Handle h = UserForWrite(c);
+  const int64_t off = FindRecord(users_.block(h), rule, group);
+  uint32_t old_size = 0;
+  if (off >= 0) {
+    const char* r = users_.block(h)->records() + off;
+    old_size = RecordSize(r, p);
+    const uint32_t n = HeadN(r);
+    for (uint32_t i = 0; i < n; ++i) entries_.push_back(EntryAt(r, p, i));
+  }
+  // Kept events older than watermark - within can no longer be in a window
+  // with any event that is not late.
+  if (watermark_ != kNoTime) {
+    const int64_t cutoff = watermark_ - p.within;
+    auto keep = std::find_if(entries_.begin(), entries_.end(),
+                             [&](const Entry& e) { return e.time >= cutoff; });
+    entries_.erase(entries_.begin(), keep);
+  }
+  // Out-of-order events take their place by event time.
+  auto at =
+      std::upper_bound(entries_.begin(), entries_.end(), c.time,
+                       [](int64_t t, const Entry& e) { return t < e.time; });
+  entries_.insert(at, Entry{c.time, c.seq});
+  if (static_cast<int>(entries_.size()) >= p.at_least) {
+    if (entries_.back().time - entries_.front().time <= p.within) {
+      if (off >= 0) RemoveRecord(h, off, old_size);
+      Emit(p, c.event.user_id(), key_, entries_, false, entries_.back().time,
+           false, out);
+      return;
+    }
+    entries_.erase(entries_.begin());
+  }
+  rec_.resize(p.entries_offset() + kEntryBytes * entries_.size());
+  Store32(rec_.data(), MakeHead(rule, static_cast<uint32_t>(entries_.size())));
+  if (!p.group_by.empty()) StoreU64(rec_.data() + 4, group);
+  char* e = rec_.data() + p.entries_offset();
+  for (const Entry& entry : entries_) {
+    Store64(e, entry.time);
+    Store64(e + 8, entry.seq);
+    e += kEntryBytes;
+  }
+  WriteRecord(h, off, old_size, rec_, SatAdd(entries_.back().time, p.within));
+}
+
+void Engine::Impl::ProcessSequence(const Plan& p, uint32_t rule, Ctx& c,
+                                   std::vector<MatchOut>* out) {
+  // Late events neither start, advance nor cancel a sequence.
+  if (c.late) return;
+  const std::string& name = c.event.name();
+  const uint32_t k = static_cast<uint32_t>(p.steps.size());
+  const Handle h = FindUser(c);
+  int64_t off = -1;
+  uint32_t old_size = 0;
+  int64_t first_time = kNoTime;
+  if (h != UserStore::kNoUser) {
+    off = FindRecord(users_.block(h), rule, 0);
+  }
+  if (off >= 0) {
+    const char* r = users_.block(h)->records() + off;
+    old_size = RecordSize(r, p);
+    const uint32_t n = HeadN(r);
+    first_time = EntryAt(r, p, 0).time;
+    const int64_t last_time = EntryAt(r, p, n - 1).time;
+    if (n < k) {
+      const StepPlan& s = p.steps[n];
+      if (name == s.event && c.time >= last_time &&
+          c.time <= SatAdd(first_time, p.within) && EvalStep(s, p, r, c)) {
+        // The event advances the sequence.
+        entries_.clear();
+        for (uint32_t i = 0; i < n; ++i) entries_.push_back(EntryAt(r, p, i));
+        entries_.push_back(Entry{c.time, c.seq});
+        if (n + 1 == k && !p.has_absent) {
+          RemoveRecord(h, off, old_size);
+          Emit(p, c.event.user_id(), "", entries_, true, c.time, false, out);
+          return;
+        }
+        const uint32_t entries_end = p.entries_offset() + kEntryBytes * n;
+        rec_.assign(r, entries_end);
+        Store32(rec_.data(), MakeHead(rule, n + 1));
+        char buf[16];
+        Store64(buf, c.time);
+        Store64(buf + 8, c.seq);
+        rec_.append(buf, 16);
+        if (p.keeps_captures()) {
+          const uint32_t cap_len = Load32(r + entries_end);
+          const size_t len_at = rec_.size();
+          rec_.append(r + entries_end, 4 + cap_len);
+          for (const rules::ExprRefs::StepProp& cap : p.captures) {
+            if (static_cast<uint32_t>(cap.step) == n) {
+              EncodeCapture(c.input.Prop(cap.key), &rec_);
+            }
+          }
+          Store32(rec_.data() + len_at,
+                  static_cast<uint32_t>(rec_.size() - len_at - 4));
+        }
+        const int64_t expiry = n + 1 == k ? SatAdd(c.time, p.within)
+                                          : SatAdd(first_time, p.within);
+        WriteRecord(h, off, old_size, rec_, expiry);
+        return;
+      }
+    } else if (name == p.absent.event && c.time > last_time &&
+               c.time <= SatAdd(last_time, p.within) &&
+               EvalStep(p.absent, p, r, c)) {
+      // The absent event happened in time: no match.
+      RemoveRecord(h, off, old_size);
+      off = -1;
+      old_size = 0;
+    }
+  }
+  if (name != p.steps[0].event) return;
+  // A repeated first step restarts the sequence from the newer event; an
+  // older one (out of order) leaves the open sequence alone.
+  if (off >= 0 && c.time < first_time) return;
+  if (!EvalStep(p.steps[0], p, nullptr, c)) return;
+  if (k == 1 && !p.has_absent) {
+    entries_.assign(1, Entry{c.time, c.seq});
+    Emit(p, c.event.user_id(), "", entries_, true, c.time, false, out);
+    return;
+  }
+  rec_.resize(p.entries_offset() + kEntryBytes);
+  Store32(rec_.data(), MakeHead(rule, 1));
+  Store64(rec_.data() + p.entries_offset(), c.time);
+  Store64(rec_.data() + p.entries_offset() + 8, c.seq);
+  if (p.keeps_captures()) {
+    const size_t len_at = rec_.size();
+    rec_.append(4, '\0');
+    for (const rules::ExprRefs::StepProp& cap : p.captures) {
+      if (cap.step == 0) EncodeCapture(c.input.Prop(cap.key), &rec_);
+    }
+    Store32(rec_.data() + len_at,
+            static_cast<uint32_t>(rec_.size() - len_at - 4));
+  }
+  WriteRecord(UserForWrite(c), off, old_size, rec_, SatAdd(c.time, p.within));
+}
+
+void Engine::Impl::AdvanceWatermark(std::vector<MatchOut>* out) {
+  const int64_t latest = std::max(max_event_, wall_);
+  if (latest == kNoTime) return;
+  const int64_t w =
+      latest < kNoTime + lateness_ + 1 ? kNoTime + 1 : latest - lateness_;
+  if (w <= watermark_ && !recheck_) return;
+  watermark_ = std::max(watermark_, w);
+  recheck_ = false;
+  fired_.clear();
+  wheel_.Expire(
+      w,
+      [this](uint32_t h) {
+        const UserStore::Block* b = users_.block(h);
+        return b == nullptr ? kNever : b->next_due;
+      },
+      [this](uint32_t h) { Sweep(h); });
+  if (fired_.empty()) return;
+  // In deadline order whatever the order of users in the wheel, so that a
+  // replay yields the same sequence.
+  std::sort(fired_.begin(), fired_.end(),
+            [](const MatchOut& a, const MatchOut& b) {
+              return std::tie(a.matched_at, a.rule_id, a.user_id) <
+                     std::tie(b.matched_at, b.rule_id, b.user_id);
+            });
+  for (MatchOut& m : fired_) out->push_back(std::move(m));
+  fired_.clear();
+}
+
+void Engine::Impl::Sweep(Handle h) {
+  uint32_t off = 0;
+  while (off < users_.block(h)->records_size()) {
+    const char* r = users_.block(h)->records() + off;
+    const Plan& p = plans_[HeadRule(r)];
+    const uint32_t size = RecordSize(r, p);
+    const int64_t expiry = Expiry(r, p);
+    if (expiry >= watermark_) {
+      off += size;
+      continue;
+    }
+    if (IsArmed(r, p)) {
+      // Nothing cancelled it before the watermark passed the deadline.
+      entries_.clear();
+      for (uint32_t i = 0; i < HeadN(r); ++i) {
+        entries_.push_back(EntryAt(r, p, i));
+      }
+      Emit(p, users_.block(h)->id(), "", entries_, true, expiry, true, &fired_);
+    }
+    RemoveRecord(h, off, size);
+  }
+  Reschedule(h);
+}
+
+void Engine::Impl::Reschedule(Handle h) {
+  UserStore::Block* b = users_.block(h);
+  if (b->num_records == 0) {
+    users_.Release(h);
+    return;
+  }
+  int64_t next = kNever;
+  uint32_t off = 0;
+  while (off < b->records_size()) {
+    const char* r = b->records() + off;
+    const Plan& p = plans_[HeadRule(r)];
+    next = std::min(next, Expiry(r, p));
+    off += RecordSize(r, p);
+  }
+  b->next_due = next;
+  wheel_.Add(next, h);
+}
+
+ReloadReport Engine::Impl::Reload(std::shared_ptr<const rules::RuleSet> rules) {
+  ReloadReport report;
+  std::vector<int> remap(plans_.size(), -1);
+  for (size_t i = 0; i < rules_->rules().size(); ++i) {
+    const rules::Rule& old_rule = rules_->rules()[i];
+    const rules::Rule* now = rules->Find(old_rule.id);
+    if (now == nullptr) {
+      report.dropped.push_back(old_rule.id);
+    } else if (now->version != old_rule.version) {
+      report.reset.push_back(old_rule.id);
+    } else {
+      report.kept.push_back(old_rule.id);
+      remap[i] = static_cast<int>(now - rules->rules().data());
+    }
+  }
+  for (const rules::Rule& rule : rules->rules()) {
+    if (rules_->Find(rule.id) == nullptr) report.added.push_back(rule.id);
+  }
+  std::vector<Plan> plans = MakePlans(*rules);
+  for (size_t i = 0; i < remap.size(); ++i) {
+    // Same pattern, same layout; only an index the engine cannot keep in a
+    // record (or a rule it no longer supports) drops the state.
+    if (remap[i] >= 0 && plans[remap[i]].kind != plans_[i].kind) remap[i] = -1;
+  }
+  for (Handle h = 0; h < users_.handle_limit(); ++h) {
+    if (users_.block(h) == nullptr) continue;
+    uint32_t off = 0;
+    while (off < users_.block(h)->records_size()) {
+      char* r = users_.block(h)->records() + off;
+      const uint32_t rule = HeadRule(r);
+      const uint32_t size = RecordSize(r, plans_[rule]);
+      if (remap[rule] < 0) {
+        RemoveRecord(h, off, size);
+        continue;
+      }
+      Store32(r, MakeHead(static_cast<uint32_t>(remap[rule]), HeadN(r)));
+      off += size;
+    }
+    // Expiries of kept records do not change; the wheel entry stays valid.
+    ReleaseIfEmpty(h);
+  }
+  rules_ = std::move(rules);
+  plans_ = std::move(plans);
+  return report;
+}
+
+std::string Engine::Impl::Checkpoint() const {
+  std::string out;
+  internal::Writer w(&out);
+  w.Raw(kCheckpointMagic);
+  w.Varint(kCheckpointFormat);
+  w.Signed(max_event_);
+  w.Signed(wall_);
+  w.Signed(watermark_);
+  w.Signed(last_seq_);
+  w.Varint(rules_->rules().size());
+  for (const rules::Rule& rule : rules_->rules()) {
+    w.Bytes(rule.id);
+    w.Bytes(rule.version);
+  }
+  w.Varint(users_.size());
+  for (Handle h = 0; h < users_.handle_limit(); ++h) {
+    const UserStore::Block* b = users_.block(h);
+    if (b == nullptr) continue;
+    w.Bytes(b->id());
+    w.Varint(b->num_records);
+    uint32_t off = 0;
+    while (off < b->records_size()) {
+      const char* r = b->records() + off;
+      const uint32_t size = RecordSize(r, plans_[HeadRule(r)]);
+      w.Bytes(absl::string_view(r, size));
+      off += size;
+    }
+  }
+  return out;
+}
+
+absl::Status Engine::Impl::Restore(absl::string_view checkpoint) {
+  auto corrupt = [](absl::string_view what) {
+    return absl::DataLossError(absl::StrCat("engine checkpoint: ", what));
+  };
+  internal::Reader in(checkpoint);
+  absl::string_view magic;
+  uint64_t format;
+  if (!in.Raw(kCheckpointMagic.size(), &magic) || magic != kCheckpointMagic) {
+    return corrupt("not an engine checkpoint");
+  }
+  if (!in.Varint(&format) || format != kCheckpointFormat) {
+    return corrupt("unknown format version");
+  }
+  int64_t max_event, wall, watermark, last_seq;
+  if (!in.Signed(&max_event) || !in.Signed(&wall) || !in.Signed(&watermark) ||
+      !in.Signed(&last_seq)) {
+    return corrupt("truncated header");
+  }
+  uint64_t num_rules;
+  if (!in.Varint(&num_rules) || num_rules > checkpoint.size()) {
+    return corrupt("truncated rule table");
+  }
+  // Checkpoint rule index -> this engine's rule index, -1 to drop.
+  std::vector<int> remap(num_rules, -1);
+  for (uint64_t i = 0; i < num_rules; ++i) {
+    absl::string_view id, version;
+    if (!in.Bytes(&id) || !in.Bytes(&version)) {
+      return corrupt("truncated rule table");
+    }
+    const rules::Rule* rule = rules_->Find(id);
+    if (rule == nullptr || rule->version != version) continue;
+    const int index = static_cast<int>(rule - rules_->rules().data());
+    const Plan::Kind kind = plans_[index].kind;
+    if (kind == Plan::Kind::kCount || kind == Plan::Kind::kSequence) {
+      remap[i] = index;
+    }
+  }
+  struct UserRecords {
+    absl::string_view id;
+    std::string records;
+    uint32_t count = 0;
+  };
+  std::vector<UserRecords> users;
+  uint64_t num_users;
+  if (!in.Varint(&num_users) || num_users > checkpoint.size()) {
+    return corrupt("truncated user table");
+  }
+  for (uint64_t u = 0; u < num_users; ++u) {
+    UserRecords user;
+    uint64_t num_records;
+    if (!in.Bytes(&user.id) || !in.Varint(&num_records) ||
+        num_records > checkpoint.size()) {
+      return corrupt("truncated user");
+    }
+    for (uint64_t i = 0; i < num_records; ++i) {
+      absl::string_view rec;
+      if (!in.Bytes(&rec) || rec.size() < kHeadBytes) {
+        return corrupt("truncated record");
+      }
+      const uint32_t rule = HeadRule(rec.data());
+      if (rule >= num_rules) return corrupt("record of an unknown rule");
+      if (remap[rule] < 0) continue;  // rule removed or changed
+      const Plan& p = plans_[remap[rule]];
+      if (!ValidRecord(rec, p)) return corrupt("malformed record");
+      const size_t at = user.records.size();
+      user.records.append(rec.data(), rec.size());
+      Store32(user.records.data() + at,
+              MakeHead(static_cast<uint32_t>(remap[rule]), HeadN(rec.data())));
+      ++user.count;
+    }
+    if (user.count > 0) users.push_back(std::move(user));
+  }
+  if (!in.empty()) return corrupt("trailing bytes");
+
+  // Valid: replace the state.
+  users_.Clear();
+  wheel_.Clear();
+  live_ = 0;
+  armed_ = 0;
+  max_event_ = max_event;
+  wall_ = wall;
+  watermark_ = watermark;
+  last_seq_ = last_seq;
+  recheck_ = true;
+  for (UserRecords& user : users) {
+    const Handle h = users_.FindOrCreate(user.id);
+    UserStore::Block* b = users_.block(h);
+    users_.Splice(h, b->records_size(), 0, user.records.data(),
+                  static_cast<uint32_t>(user.records.size()));
+    b = users_.block(h);
+    b->num_records += user.count;
+    live_ += user.count;
+    uint32_t off = 0;
+    while (off < b->records_size()) {
+      const char* r = b->records() + off;
+      const Plan& p = plans_[HeadRule(r)];
+      if (IsArmed(r, p)) ++armed_;
+      off += RecordSize(r, p);
+    }
+    // A deadline that passed while the engine was down is scheduled in the
+    // past and fires at the next AdvanceTo.
+    Reschedule(h);
+  }
+  return absl::OkStatus();
+}
+
+EngineStats Engine::Impl::stats() const {
+  EngineStats s;
+  s.events = events_;
+  s.late_events = late_;
+  s.matches = matches_;
+  s.live_states = live_;
+  s.users = users_.size();
+  s.state_bytes = users_.bytes() + wheel_.bytes();
+  s.pending_deadlines = armed_;
+  s.type_mismatches = eval_stats_.type_mismatches + group_mismatches_;
+  s.watermark = TimeOf(watermark_);
+  return s;
+}
+
+Engine::Engine(std::shared_ptr<const rules::RuleSet> rules,
+               const EngineOptions& options)
+    : impl_(std::make_unique<Impl>(std::move(rules), options)) {}
+
+Engine::~Engine() = default;
+
+void Engine::Process(int64_t seq, const hark::v1::Event& event,
+                     const TraitSource& traits, std::vector<MatchOut>* out) {
+  impl_->Process(seq, event, traits, out);
+}
+
+void Engine::AdvanceTo(absl::Time wall_now, std::vector<MatchOut>* out) {
+  impl_->AdvanceTo(wall_now, out);
+}
+
+ReloadReport Engine::Reload(std::shared_ptr<const rules::RuleSet> rules) {
+  return impl_->Reload(std::move(rules));
+}
+
+const rules::RuleSet& Engine::rules() const { return *impl_->rules(); }
+
+std::shared_ptr<const rules::RuleSet> Engine::rules_ptr() const {
+  return impl_->rules();
+}
+
+int64_t Engine::last_seq() const { return impl_->last_seq(); }
+
+std::string Engine::Checkpoint() const { return impl_->Checkpoint(); }
+
+absl::Status Engine::Restore(absl::string_view checkpoint) {
+  return impl_->Restore(checkpoint);
+}
+
+EngineStats Engine::stats() const { return impl_->stats(); }
+
+}  // namespace hark::engine

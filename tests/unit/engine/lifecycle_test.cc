@@ -1,0 +1,321 @@
+// Reload, checkpoint/restore, match ids, the rule test runner.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/unit/engine/engine_test_util.h"
+
+namespace hark::engine::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+using ::testing::UnorderedElementsAre;
+
+absl::Duration Min(int m) { return absl::Minutes(m); }
+
+rules::Rule Errors(int at_least = 3) {
+  return CountRule("repeated_errors", Filter("error"), at_least, Min(10),
+                   {"code"});
+}
+rules::Rule Abandon() {
+  return SequenceRule("onboarding_abandonment",
+                      {Step("start", Filter("onboarding_started"))}, Min(30),
+                      Filter("onboarding_completed"));
+}
+rules::Rule Downgrade() {
+  return SequenceRule(
+      "downgrade",
+      {Step("up", Filter("plan_changed", R"(props.direction == "upgrade")")),
+       Step(
+           "down",
+           Filter(
+               "plan_changed",
+               R"(props.direction == "downgrade" && props.plan == up.props.plan)",
+               {"up"}))},
+      absl::Hours(24 * 14));
+}
+Props Code(const std::string& c) { return {{"code", Str(c)}}; }
+
+TEST(Reload, KeepsResetsDropsAndAdds) {
+  Driver d(Build({Errors(), Abandon(), MatchRule("old", Filter("x"))}));
+  d.Send("u1", "error", Min(0), Code("A"));
+  d.Send("u1", "error", Min(1), Code("A"));
+  d.Send("u1", "onboarding_started", Min(1));
+  EXPECT_EQ(d.engine().stats().live_states, 2u);
+
+  // repeated_errors unchanged (kept, even at a new index), abandonment's
+  // pattern changed (reset), `old` removed, `new` added.
+  rules::Rule changed = SequenceRule(
+      "onboarding_abandonment", {Step("start", Filter("onboarding_started"))},
+      Min(45), Filter("onboarding_completed"));
+  ReloadReport report = d.engine().Reload(
+      Build({MatchRule("new", Filter("y")), changed, Errors()}));
+  EXPECT_THAT(report.kept, ElementsAre("repeated_errors"));
+  EXPECT_THAT(report.reset, ElementsAre("onboarding_abandonment"));
+  EXPECT_THAT(report.dropped, ElementsAre("old"));
+  EXPECT_THAT(report.added, ElementsAre("new"));
+  EXPECT_EQ(d.engine().stats().live_states, 1u);
+  EXPECT_EQ(d.engine().stats().pending_deadlines, 0u);
+  EXPECT_EQ(d.engine().rules().rules().size(), 3u);
+
+  auto m = d.Send("u1", "error", Min(2), Code("A"));
+  ASSERT_THAT(m, SizeIs(1));
+  EXPECT_EQ(m[0].rule_id, "repeated_errors");
+  EXPECT_THAT(d.Advance(Min(120)), IsEmpty());  // the abandonment was reset
+}
+
+TEST(Reload, ChangedVersionStartsFresh) {
+  Driver d(Build({Errors(3)}));
+  d.Send("u1", "error", Min(0), Code("A"));
+  d.Send("u1", "error", Min(1), Code("A"));
+  ReloadReport report = d.engine().Reload(Build({Errors(2)}));
+  EXPECT_THAT(report.reset, ElementsAre("repeated_errors"));
+  EXPECT_EQ(d.engine().stats().live_states, 0u);
+  EXPECT_EQ(d.engine().stats().users, 0u);
+  EXPECT_THAT(d.Send("u1", "error", Min(2), Code("A")), IsEmpty());
+  EXPECT_THAT(d.Send("u1", "error", Min(3), Code("A")), SizeIs(1));
+}
+
+TEST(Checkpoint, RestoredEngineContinuesACount) {
+  auto set = Build({Errors(), Abandon()});
+  Driver d(set);
+  d.Send("u1", "error", Min(0), Code("A"));
+  d.Send("u1", "error", Min(1), Code("A"));
+  const std::string checkpoint = d.engine().Checkpoint();
+
+  auto restored = std::make_unique<Engine>(set, EngineOptions());
+  ASSERT_TRUE(restored->Restore(checkpoint).ok());
+  EXPECT_EQ(restored->last_seq(), 2);
+  EXPECT_EQ(restored->stats().live_states, 1u);
+  EXPECT_EQ(restored->stats().watermark, d.engine().stats().watermark);
+  d.Reset(std::move(restored));
+  auto m = d.Send("u1", "error", Min(2), Code("A"));
+  ASSERT_THAT(m, SizeIs(1));
+  EXPECT_EQ(m[0].events[0].seq, 1);
+  EXPECT_EQ(m[0].events[2].seq, 3);
+}
+
+TEST(Checkpoint, RestoredDeadlineFiresOnce) {
+  auto set = Build({Abandon()});
+  Driver d(set);
+  d.Send("u1", "onboarding_started", Min(0));
+  const std::string checkpoint = d.engine().Checkpoint();
+
+  // Down for two hours: the deadline passed meanwhile.
+  auto restored = std::make_unique<Engine>(set, EngineOptions());
+  ASSERT_TRUE(restored->Restore(checkpoint).ok());
+  EXPECT_EQ(restored->stats().pending_deadlines, 1u);
+  d.Reset(std::move(restored));
+  auto m = d.Advance(Min(120));
+  ASSERT_THAT(m, SizeIs(1));
+  EXPECT_EQ(m[0].matched_at, kT0 + Min(30));
+  EXPECT_TRUE(m[0].at_deadline);
+  EXPECT_THAT(d.Advance(Min(240)), IsEmpty());
+  EXPECT_EQ(d.engine().stats().live_states, 0u);
+}
+
+TEST(Checkpoint, ReplayAfterRestoreYieldsTheSameMatchIds) {
+  auto set = Build({Errors(), Abandon()});
+  Driver a(set);
+  a.Send("u1", "error", Min(0), Code("A"));
+  a.Send("u1", "onboarding_started", Min(0));
+  const std::string checkpoint = a.engine().Checkpoint();
+  auto first = a.Send("u1", "error", Min(1), Code("A"));
+  first = a.Send("u1", "error", Min(2), Code("A"));
+  auto first_deadline = a.Advance(Min(60));
+
+  Driver b(set);
+  auto restored = std::make_unique<Engine>(set, EngineOptions());
+  ASSERT_TRUE(restored->Restore(checkpoint).ok());
+  b.Reset(std::move(restored));
+  b.set_seq(2);
+  b.Send("u1", "error", Min(1), Code("A"));
+  auto second = b.Send("u1", "error", Min(2), Code("A"));
+  auto second_deadline = b.Advance(Min(60));
+  ASSERT_THAT(first, SizeIs(1));
+  ASSERT_THAT(second, SizeIs(1));
+  EXPECT_EQ(first[0].match_id, second[0].match_id);
+  ASSERT_THAT(first_deadline, SizeIs(1));
+  ASSERT_THAT(second_deadline, SizeIs(1));
+  EXPECT_EQ(first_deadline[0].match_id, second_deadline[0].match_id);
+  EXPECT_NE(first[0].match_id, first_deadline[0].match_id);
+}
+
+TEST(Checkpoint, CapturedPropertiesSurvive) {
+  auto set = Build({Downgrade()});
+  Driver d(set);
+  d.Send("u1", "plan_changed", Min(0),
+         {{"direction", Str("upgrade")}, {"plan", Str("pro")}});
+  auto restored = std::make_unique<Engine>(set, EngineOptions());
+  ASSERT_TRUE(restored->Restore(d.engine().Checkpoint()).ok());
+  d.Reset(std::move(restored));
+  EXPECT_THAT(d.Send("u1", "plan_changed", Min(5),
+                     {{"direction", Str("downgrade")}, {"plan", Str("team")}}),
+              IsEmpty());
+  EXPECT_THAT(d.Send("u1", "plan_changed", Min(6),
+                     {{"direction", Str("downgrade")}, {"plan", Str("pro")}}),
+              SizeIs(1));
+}
+
+TEST(Checkpoint, RestoreIntoAChangedRuleSetKeepsOnlyUnchangedRules) {
+  Driver d(Build({Errors(), Abandon()}));
+  d.Send("u1", "error", Min(0), Code("A"));
+  d.Send("u1", "error", Min(1), Code("A"));
+  d.Send("u2", "onboarding_started", Min(1));
+  const std::string checkpoint = d.engine().Checkpoint();
+
+  // Abandonment changed; a new rule first in the set shifts the indexes.
+  auto set = Build({MatchRule("m", Filter("z")), Errors(),
+                    SequenceRule("onboarding_abandonment",
+                                 {Step("start", Filter("onboarding_started"))},
+                                 Min(20), Filter("onboarding_completed"))});
+  auto restored = std::make_unique<Engine>(set, EngineOptions());
+  ASSERT_TRUE(restored->Restore(checkpoint).ok());
+  EXPECT_EQ(restored->stats().live_states, 1u);
+  EXPECT_EQ(restored->stats().users, 1u);
+  EXPECT_EQ(restored->stats().pending_deadlines, 0u);
+  d.Reset(std::move(restored));
+  EXPECT_THAT(d.Send("u1", "error", Min(2), Code("A")), SizeIs(1));
+  EXPECT_THAT(d.Advance(Min(120)), IsEmpty());
+}
+
+TEST(Checkpoint, CorruptInputIsRefusedAndLeavesTheStateAlone) {
+  auto set = Build({Errors()});
+  Driver d(set);
+  d.Send("u1", "error", Min(0), Code("A"));
+  d.Send("u1", "error", Min(1), Code("A"));
+  const std::string good = d.engine().Checkpoint();
+  EXPECT_EQ(d.engine().Restore("garbage").code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(d.engine().Restore(good.substr(0, good.size() - 3)).code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(d.engine().Restore(good + "x").code(), absl::StatusCode::kDataLoss);
+  // Every truncation is refused, none crashes.
+  for (size_t n = 0; n < good.size(); ++n) {
+    EXPECT_FALSE(d.engine().Restore(good.substr(0, n)).ok()) << n;
+  }
+  EXPECT_EQ(d.engine().stats().live_states, 1u);
+  EXPECT_THAT(d.Send("u1", "error", Min(2), Code("A")), SizeIs(1));
+}
+
+TEST(Checkpoint, EmptyEngineRoundTrips) {
+  auto set = Build({Errors()});
+  Engine a(set, EngineOptions());
+  Engine b(set, EngineOptions());
+  ASSERT_TRUE(b.Restore(a.Checkpoint()).ok());
+  EXPECT_EQ(b.stats().live_states, 0u);
+  EXPECT_EQ(b.stats().watermark, absl::InfinitePast());
+}
+
+TEST(MatchId, DeterministicAndDistinct) {
+  auto run = [](std::shared_ptr<const rules::RuleSet> set) {
+    Driver d(set);
+    d.Send("u1", "error", Min(0), Code("A"));
+    d.Send("u1", "error", Min(1), Code("A"));
+    d.Send("u1", "error", Min(2), Code("A"));
+    d.Send("u2", "error", Min(3), Code("A"));
+    d.Send("u2", "error", Min(4), Code("A"));
+    d.Send("u2", "error", Min(5), Code("A"));
+    d.Send("u1", "onboarding_started", Min(6));
+    d.Advance(Min(60));
+    return d.all();
+  };
+  auto set = Build({Errors(), Abandon()});
+  auto a = run(set);
+  auto b = run(Build({Errors(), Abandon()}));
+  ASSERT_THAT(a, SizeIs(3));
+  ASSERT_THAT(b, SizeIs(3));
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].match_id, b[i].match_id);
+    EXPECT_THAT(a[i].match_id, ::testing::MatchesRegex("[0-9a-f]{16}"));
+  }
+  EXPECT_NE(a[0].match_id, a[1].match_id);
+  EXPECT_NE(a[1].match_id, a[2].match_id);
+  EXPECT_FALSE(a[0].rule_version.empty());
+}
+
+rules::RuleTest::Event TestEvent(absl::Duration at, std::string user,
+                                 std::string event) {
+  rules::RuleTest::Event e;
+  e.at = at;
+  e.user = std::move(user);
+  e.event = std::move(event);
+  return e;
+}
+
+rules::RuleTest::Expect Expect(std::string rule, std::string user,
+                               absl::Duration at) {
+  return rules::RuleTest::Expect{std::move(rule), std::move(user), at};
+}
+
+TEST(RunRuleTests, ReportsPassAndFailWithExpectedAndActual) {
+  rules::RuleTest pass;
+  pass.name = "abandons_after_30m";
+  pass.pos.path = "onboarding.yaml";
+  pass.events = {TestEvent(Min(0), "u1", "onboarding_started"),
+                 TestEvent(Min(31), "u2", "page_view")};
+  pass.expect = {Expect("onboarding_abandonment", "u1", Min(30))};
+
+  rules::RuleTest fail;
+  fail.name = "wrong_expectation";
+  fail.pos.path = "onboarding.yaml";
+  fail.events = {TestEvent(Min(5), "u1", "onboarding_started"),
+                 TestEvent(Min(0), "u2", "onboarding_started"),
+                 TestEvent(Min(10), "u2", "onboarding_completed")};
+  fail.expect = {Expect("onboarding_abandonment", "u2", Min(30))};
+
+  // Traits given at the same `at` as an event apply before it.
+  rules::RuleTest traits;
+  traits.name = "traits";
+  rules::RuleTest::Trait t;
+  t.at = Min(1);
+  t.user = "u1";
+  t.traits["plan"] = Str("pro");
+  traits.traits.push_back(t);
+  traits.events = {TestEvent(Min(1), "u1", "subscription_cancelled")};
+  traits.expect = {Expect("cancellation", "u1", Min(1))};
+
+  auto set = Build(
+      {Abandon(), MatchRule("cancellation", Filter("subscription_cancelled",
+                                                   R"(user.plan != "free")"))},
+      {pass, fail, traits});
+  std::vector<TestOutcome> outcomes = RunRuleTests(*set, EngineOptions());
+  ASSERT_THAT(outcomes, SizeIs(3));
+  EXPECT_EQ(outcomes[0].name, "abandons_after_30m");
+  EXPECT_EQ(outcomes[0].path, "onboarding.yaml");
+  EXPECT_TRUE(outcomes[0].passed);
+  EXPECT_THAT(outcomes[0].expected, IsEmpty());
+  EXPECT_FALSE(outcomes[1].passed);
+  EXPECT_THAT(outcomes[1].expected,
+              ElementsAre("onboarding_abandonment u2 at=30m"));
+  EXPECT_THAT(outcomes[1].actual,
+              ElementsAre("onboarding_abandonment u1 at=35m"));
+  EXPECT_TRUE(outcomes[2].passed)
+      << ::testing::PrintToString(outcomes[2].actual);
+}
+
+TEST(RunRuleTests, CanonicalDurationsAndRunFor) {
+  rules::RuleTest test;
+  test.name = "t";
+  test.events = {TestEvent(Min(0), "u1", "onboarding_started")};
+  // 30m written as 1800s still compares equal.
+  test.expect = {Expect("onboarding_abandonment", "u1", absl::Seconds(1800))};
+  rules::RuleTest short_run = test;
+  short_run.run_for = Min(10);  // the deadline cannot fire in time
+
+  auto set = Build({Abandon()}, {test, short_run});
+  std::vector<TestOutcome> outcomes = RunRuleTests(*set, EngineOptions());
+  ASSERT_THAT(outcomes, SizeIs(2));
+  EXPECT_TRUE(outcomes[0].passed);
+  EXPECT_FALSE(outcomes[1].passed);
+  EXPECT_THAT(outcomes[1].actual, IsEmpty());
+}
+
+}  // namespace
+}  // namespace hark::engine::testing
