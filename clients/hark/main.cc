@@ -27,7 +27,11 @@
 #include "clients/hark/event_sender.h"
 #include "clients/hark/format.h"
 #include "clients/hark/key_file.h"
+#include "clients/hark/match_lister.h"
+#include "clients/hark/rules_format.h"
+#include "clients/hark/rules_offline.h"
 #include "clients/hark/values.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
@@ -35,6 +39,8 @@
 #include "grpcpp/support/channel_arguments.h"
 #include "hark/v1/admin.grpc.pb.h"
 #include "hark/v1/ingest.grpc.pb.h"
+#include "hark/v1/rules.grpc.pb.h"
+#include "server/rules/rule_set.h"
 
 #ifndef HARK_CLI_VERSION
 #define HARK_CLI_VERSION "dev"
@@ -50,13 +56,19 @@ constexpr int kExitUsage = 2;
 constexpr char kDefaultServer[] = "127.0.0.1:50051";
 constexpr char kDefaultKeysFile[] = "./data/hark-cli.keys";
 
-constexpr char kMainHelp[] = R"(hark - send events to harkd and inspect it
+constexpr char kMainHelp[] =
+    R"(hark - send events to harkd, work on trigger rules, inspect matches
 
 Usage: hark [global options] <command> [arguments]
 
 Commands:
   events send FILE.jsonl   Send behaviour events from a JSON Lines file.
   users identify USER k=v  Set typed traits of a user.
+  rules check DIR          Check the rule files in DIR (offline, no server).
+  rules test DIR           Run the tests: blocks of the rule files (offline).
+  rules apply DIR          Make harkd serve the rules in DIR (hot reload).
+  rules list               Show the rules harkd is serving.
+  matches                  Show recent matches of the rules, newest first.
   stats                    Show counters of the running harkd.
   help [COMMAND]           Show help for a command.
 
@@ -71,13 +83,17 @@ Global options:
   --version            Print hark's version.
 
 Keys: 'events send' and 'users identify' use a key with role ingest (else
-admin); 'stats' needs admin.
+admin); 'rules apply', 'rules list' and 'matches' one with role research
+(else admin); 'stats' needs admin. 'rules check' and 'rules test' need
+neither a server nor a key.
 
 Exit status: 0 success, 1 failure, 2 usage error.
 
 Examples:
   hark events send examples/events.jsonl
   hark users identify u-42 plan=pro seats=5 trial=false zip:s=01234
+  hark rules check rules/ && hark rules test rules/ && hark rules apply rules/
+  hark matches --rule repeated_errors --limit 20
   HARK_SERVER=hark.internal:50051 hark stats
 )";
 
@@ -148,11 +164,152 @@ Example:
   hark --server 127.0.0.1:50051 stats
 )";
 
+constexpr char kRulesHelp[] = R"(Usage: hark rules <check|test|apply|list> ...
+
+Trigger rules are YAML files in a folder (rules/ in the repository; format:
+rules/README.md). The usual round:
+  hark rules check rules/    every error with file:line:column (offline)
+  hark rules test rules/     run the files' tests: blocks (offline)
+  hark rules apply rules/    make harkd serve them, without a restart
+  hark rules list            what harkd serves now
+  hark matches               what the rules matched
+
+Run 'hark rules check --help' (and so on) for each command.
+)";
+
+constexpr char kRulesCheckHelp[] = R"(Usage: hark rules check DIR
+
+Checks every rule file (*.yaml and *.yml, also in subfolders) under DIR with
+the loader harkd itself uses, without a server: unknown keys, wrong types,
+bad durations, bad or ill-typed where: expressions, duplicate rule ids, a
+missing within, ... Every error of every file is reported at once, as
+  DIR/FILE:LINE:COLUMN: what is wrong
+    hint: how to fix it
+(most editors jump to such a position), then a summary such as
+"3 errors in 2 files". When the files load: "ok: 4 rules in 3 files".
+
+Exit status: 0 when the rules load, 1 when there are errors or DIR cannot
+be read, 2 usage error.
+
+Examples:
+  hark rules check rules/
+  hark rules check ~/drafts/pricing-rules
+)";
+
+constexpr char kRulesTestHelp[] =
+    R"(Usage: hark rules test DIR [--allowed-lateness DURATION]
+
+Loads DIR like 'hark rules check' (errors are printed the same way and stop
+here), then runs every tests: case of the files on harkd's matching engine,
+without a server. Time in a test is a pseudo clock: 'at' is an offset from
+the test's start, and a run gives the same result every time.
+  tests:
+    - name: abandons_after_30m
+      events:
+        - { at: "0s",  user: u1, event: onboarding_started }
+        - { at: "31m", user: u2, event: page_view }
+      expect: [ { rule: onboarding_abandonment, user: u1, at: "30m" } ]
+
+Prints one line per test, and for a failed one the matches it expected and
+the ones that happened ("missing": expected but did not happen; "not
+expected": happened but not expected):
+  PASS  rules/triggers.yaml: abandons_after_30m
+  FAIL  rules/triggers.yaml: three_errors_same_code
+        expected:
+          repeated_errors u1 at=10m  (missing)
+        actual:
+          (none)
+  1 passed, 1 failed
+
+Options:
+  --allowed-lateness DURATION  How late an event may arrive and still count,
+                               as harkd's option of the same name (absence
+                               rules fire this long after their deadline).
+                               Default 1m.
+
+Exit status: 0 when every test passed, 1 when one failed or the files have
+errors, 2 usage error.
+
+Examples:
+  hark rules test rules/
+  hark rules test rules/ --allowed-lateness 0s
+)";
+
+constexpr char kRulesApplyHelp[] = R"(Usage: hark rules apply DIR
+
+Sends every rule file under DIR (*.yaml and *.yml, paths relative to DIR) to
+harkd with Rules.ApplyRules, which replaces the rules it serves without a
+restart. harkd checks the whole set first: if anything is wrong it refuses
+it, keeps serving the rules it had, and hark prints the errors as 'hark
+rules check' does. Once applied, rules whose pattern did not change keep
+their state (open matches, deadlines); changed ones start fresh; removed
+ones lose it. hark prints which is which:
+  applied 4 rules from rules/
+    added    cancellation
+    kept     onboarding_abandonment, repeated_errors  (unchanged: state kept)
+    reset    downgrade_after_upgrade  (pattern changed: state starts fresh)
+
+Uses a key with role research (else admin). An empty DIR is refused here,
+since applying it would remove every rule.
+
+Exit status: 0 applied, 1 refused or failed, 2 usage error.
+
+Examples:
+  hark rules check rules/ && hark rules apply rules/
+  hark --server hark.internal:50051 rules apply rules/
+)";
+
+constexpr char kRulesListHelp[] = R"(Usage: hark rules list
+
+Shows the rules harkd is serving (Rules.GetRules): when and from where they
+were loaded (a folder, or ApplyRules), then one line per rule with its id,
+pattern kind (match, count, sequence), version (a hash of its pattern: it
+changes exactly when the pattern does), friction hypothesis and file.
+Uses a key with role research (else admin).
+
+Example:
+  hark rules list
+)";
+
+constexpr char kMatchesHelp[] =
+    R"(Usage: hark matches [--rule RULE] [--user USER] [--limit N] [--format table|json]
+
+Shows what the rules matched (Rules.ListMatches), newest first:
+  TIME                  USER  RULE                     GROUP   EVENTS
+  2026-11-03T10:12:40Z  u-7   repeated_errors          E4012   error×3
+  2026-11-02T08:00:00Z  u-3   downgrade_after_upgrade  -       plan_changed(up) → plan_changed(down)
+TIME is the moment of the match in UTC: the last event's time, or the
+deadline of an absence rule. GROUP is the value of the rule's group_by
+properties. EVENTS sums up the matched events: a name with ×N for N in a
+row, a sequence step's alias in parentheses.
+
+Options:
+  --rule RULE          Only matches of this rule id.
+  --user USER          Only matches of this user.
+  --limit N            At most N matches (default 50).
+  --format FORMAT      table (default) or json: one JSON object per line
+                       per match, with every field (matched events and
+                       their properties, the user's traits at the time),
+                       for jq and scripts.
+
+Uses a key with role research (else admin).
+
+Examples:
+  hark matches
+  hark matches --rule repeated_errors --limit 200
+  hark matches --user u-42 --format json | jq .rule_id
+)";
+
 struct Args {
   std::string server;
   std::string key;
   std::string keys_file;
   std::optional<int> batch;
+  std::optional<absl::Duration> allowed_lateness;  // rules test
+  std::optional<std::string> rule;                 // matches
+  std::optional<std::string> user;                 // matches
+  std::optional<int> limit;                        // matches
+  std::optional<std::string> format;               // matches
   bool help = false;
   bool version = false;
   std::vector<std::string> positional;
@@ -199,7 +356,8 @@ std::optional<UsageError> ParseArgs(int argc, char** argv, Args* args) {
       name = name.substr(0, eq);
     }
     if (name != "server" && name != "key" && name != "keys-file" &&
-        name != "batch") {
+        name != "batch" && name != "allowed-lateness" && name != "rule" &&
+        name != "user" && name != "limit" && name != "format") {
       return UsageError{absl::StrCat("unknown option --", name), ""};
     }
     if (!value.has_value()) {
@@ -214,6 +372,38 @@ std::optional<UsageError> ParseArgs(int argc, char** argv, Args* args) {
       args->key = *value;
     } else if (name == "keys-file") {
       args->keys_file = *value;
+    } else if (name == "allowed-lateness") {
+      absl::Duration d;
+      if ((!rules::ParseRuleDuration(*value, &d) &&
+           !absl::ParseDuration(*value, &d)) ||
+          d < absl::ZeroDuration()) {
+        return UsageError{
+            absl::StrCat("--allowed-lateness must be a duration such as 30s, "
+                         "1m or 2h, got '",
+                         *value, "'"),
+            "rules test"};
+      }
+      args->allowed_lateness = d;
+    } else if (name == "rule") {
+      args->rule = *value;
+    } else if (name == "user") {
+      args->user = *value;
+    } else if (name == "limit") {
+      int n = 0;
+      if (!absl::SimpleAtoi(*value, &n) || n < 1 || n > 1'000'000) {
+        return UsageError{
+            absl::StrCat("--limit must be a number from 1 to 1000000, got '",
+                         *value, "'"),
+            "matches"};
+      }
+      args->limit = n;
+    } else if (name == "format") {
+      if (*value != "table" && *value != "json") {
+        return UsageError{
+            absl::StrCat("--format must be table or json, got '", *value, "'"),
+            "matches"};
+      }
+      args->format = *value;
     } else {
       int n = 0;
       if (!absl::SimpleAtoi(*value, &n) || n < 1 || n > 1000) {
@@ -517,6 +707,168 @@ int Stats(const Args& args) {
   return kExitOk;
 }
 
+// The rules folder argument of `rules check|test|apply DIR`, or a usage
+// error.
+std::optional<UsageError> RuleDirArg(const Args& args, std::string* dir) {
+  const std::string command = absl::StrCat("rules ", args.positional[1]);
+  if (args.positional.size() != 3) {
+    return UsageError{
+        args.positional.size() < 3
+            ? absl::StrCat(command,
+                           " needs a DIR: the folder of rule files, "
+                           "e.g. rules/")
+            : absl::StrCat(command, " takes one DIR"),
+        command};
+  }
+  *dir = args.positional[2];
+  return std::nullopt;
+}
+
+int RulesCheck(const Args& args) {
+  std::string dir;
+  if (std::optional<UsageError> error = RuleDirArg(args, &dir)) {
+    return Usage(*error);
+  }
+  return RunRulesCheck(dir, std::cout, std::cerr);
+}
+
+int RulesTest(const Args& args) {
+  std::string dir;
+  if (std::optional<UsageError> error = RuleDirArg(args, &dir)) {
+    return Usage(*error);
+  }
+  return RunRulesTest(dir, args.allowed_lateness.value_or(absl::Minutes(1)),
+                      std::cout, std::cerr);
+}
+
+int RulesApply(const Args& args) {
+  std::string dir;
+  if (std::optional<UsageError> error = RuleDirArg(args, &dir)) {
+    return Usage(*error);
+  }
+  std::vector<rules::SourceFile> files;
+  if (!ReadRuleFolder(dir, &files, std::cerr)) return kExitFailure;
+  if (files.empty()) {
+    std::cerr << "hark: no .yaml or .yml files under " << dir
+              << "; not applying an empty rule set (it would remove every "
+                 "rule)\n";
+    return kExitFailure;
+  }
+  hark::v1::ApplyRulesRequest request;
+  for (rules::SourceFile& file : files) {
+    hark::v1::RuleFile* sent = request.add_files();
+    sent->set_path(std::move(file.path));
+    sent->set_content(std::move(file.content));
+  }
+  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"research", "admin"});
+  if (!key.ok()) {
+    PrintKeyError(key.status());
+    return kExitFailure;
+  }
+  auto stub = hark::v1::Rules::NewStub(MakeChannel(args.server));
+  grpc::ClientContext context;
+  PrepareContext(&context, *key);
+  hark::v1::ApplyRulesResponse response;
+  grpc::Status status = stub->ApplyRules(&context, request, &response);
+  if (!status.ok()) {
+    PrintRpcError(absl::StrCat("apply rules from ", dir), FromGrpc(status),
+                  args, *key, "research or admin");
+    return kExitFailure;
+  }
+  if (!response.applied()) {
+    if (!response.errors().empty()) {
+      const std::vector<hark::v1::RuleError> errors(response.errors().begin(),
+                                                    response.errors().end());
+      std::cout << FormatRuleErrors(errors, dir) << std::flush;
+    }
+    std::cerr << "hark: harkd refused the rules in " << dir
+              << (response.errors().empty() ? " without giving a reason" : "")
+              << "; it keeps serving the rules it had\n";
+    return kExitFailure;
+  }
+  std::cout << FormatApplyResult(response, dir);
+  return kExitOk;
+}
+
+int RulesList(const Args& args) {
+  if (args.positional.size() != 2) {
+    return Usage({"rules list takes no arguments", "rules list"});
+  }
+  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"research", "admin"});
+  if (!key.ok()) {
+    PrintKeyError(key.status());
+    return kExitFailure;
+  }
+  auto stub = hark::v1::Rules::NewStub(MakeChannel(args.server));
+  grpc::ClientContext context;
+  PrepareContext(&context, *key);
+  hark::v1::GetRulesResponse response;
+  grpc::Status status =
+      stub->GetRules(&context, hark::v1::GetRulesRequest(), &response);
+  if (!status.ok()) {
+    PrintRpcError("list rules", FromGrpc(status), args, *key,
+                  "research or admin");
+    return kExitFailure;
+  }
+  std::cout << FormatRuleList(response);
+  return kExitOk;
+}
+
+int Matches(const Args& args) {
+  if (args.positional.size() != 1) {
+    return Usage({"matches takes no arguments; filter with --rule and --user",
+                  "matches"});
+  }
+  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"research", "admin"});
+  if (!key.ok()) {
+    PrintKeyError(key.status());
+    return kExitFailure;
+  }
+  auto stub = hark::v1::Rules::NewStub(MakeChannel(args.server));
+  ListMatchesOptions options;
+  options.rule_id = args.rule.value_or("");
+  options.user_id = args.user.value_or("");
+  options.limit = args.limit.value_or(50);
+  options.authorization = absl::StrCat("Bearer ", key->key);
+  ListMatchesResult result = ListMatches(*stub, options);
+
+  const bool json = args.format.value_or("table") == "json";
+  if (json) {
+    google::protobuf::util::JsonPrintOptions print_options;
+    print_options.preserve_proto_field_names = true;
+    for (const hark::v1::Match& match : result.matches) {
+      std::string line;
+      auto printed = google::protobuf::util::MessageToJsonString(match, &line,
+                                                                 print_options);
+      if (!printed.ok()) {
+        std::cerr << "hark: cannot print match " << match.match_id()
+                  << " as JSON: " << printed.message() << "\n";
+        return kExitFailure;
+      }
+      std::cout << line << "\n";
+    }
+    std::cout << std::flush;
+  } else if (result.failure.ok() || !result.matches.empty()) {
+    std::cout << FormatMatchTable(result.matches) << std::flush;
+  }
+  if (!result.failure.ok()) {
+    PrintRpcError("list matches", result.failure, args, *key,
+                  "research or admin");
+    if (!result.matches.empty()) {
+      std::cerr << "  note: the " << result.matches.size()
+                << " matches above arrived before the failure\n";
+    }
+    return kExitFailure;
+  }
+  if (result.more) {
+    (json ? std::cerr : std::cout)
+        << (json ? "hark: " : "") << "showing the newest "
+        << result.matches.size()
+        << " matches; there are more (raise --limit)\n";
+  }
+  return kExitOk;
+}
+
 // The help text for a command given as words ("events", "send"); nullptr
 // for an unknown command.
 const char* HelpFor(const std::vector<std::string>& words) {
@@ -527,6 +879,12 @@ const char* HelpFor(const std::vector<std::string>& words) {
     return kUsersIdentifyHelp;
   }
   if (command == "stats") return kStatsHelp;
+  if (command == "rules") return kRulesHelp;
+  if (command == "rules check") return kRulesCheckHelp;
+  if (command == "rules test") return kRulesTestHelp;
+  if (command == "rules apply") return kRulesApplyHelp;
+  if (command == "rules list") return kRulesListHelp;
+  if (command == "matches") return kMatchesHelp;
   return nullptr;
 }
 
@@ -562,9 +920,30 @@ int Run(int argc, char** argv) {
     std::cerr << kMainHelp;
     return kExitUsage;
   }
-  if (args.batch.has_value() &&
-      !(pos.size() >= 2 && pos[0] == "events" && pos[1] == "send")) {
-    return Usage({"--batch only applies to 'events send'", ""});
+  // Options that belong to one command.
+  const std::string command =
+      pos.size() >= 2 &&
+              (pos[0] == "events" || pos[0] == "users" || pos[0] == "rules")
+          ? absl::StrCat(pos[0], " ", pos[1])
+          : pos[0];
+  const struct {
+    bool given;
+    const char* option;
+    const char* command;
+  } scoped[] = {
+      {args.batch.has_value(), "--batch", "events send"},
+      {args.allowed_lateness.has_value(), "--allowed-lateness", "rules test"},
+      {args.rule.has_value(), "--rule", "matches"},
+      {args.user.has_value(), "--user", "matches"},
+      {args.limit.has_value(), "--limit", "matches"},
+      {args.format.has_value(), "--format", "matches"},
+  };
+  for (const auto& o : scoped) {
+    if (o.given && command != o.command) {
+      return Usage(
+          {absl::StrCat(o.option, " only applies to '", o.command, "'"),
+           o.command});
+    }
   }
   if (pos[0] == "events") {
     if (pos.size() >= 2 && pos[1] == "send") return EventsSend(args);
@@ -581,6 +960,20 @@ int Run(int argc, char** argv) {
                                      "'; try 'users identify'"),
                   "users identify"});
   }
+  if (pos[0] == "rules") {
+    if (pos.size() >= 2) {
+      if (pos[1] == "check") return RulesCheck(args);
+      if (pos[1] == "test") return RulesTest(args);
+      if (pos[1] == "apply") return RulesApply(args);
+      if (pos[1] == "list") return RulesList(args);
+    }
+    return Usage({pos.size() < 2
+                      ? "rules needs a subcommand: check, test, apply or list"
+                      : absl::StrCat("unknown command 'rules ", pos[1],
+                                     "'; try check, test, apply or list"),
+                  "rules"});
+  }
+  if (pos[0] == "matches") return Matches(args);
   if (pos[0] == "stats") return Stats(args);
   return Usage({absl::StrCat("unknown command '", pos[0], "'"), ""});
 }
