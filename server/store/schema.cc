@@ -52,9 +52,46 @@ constexpr const char* kSchemaV1[] = {
     "VALUES('events', 0), ('users', 0)",
 };
 
+// Version 2: the engine's output and state (issue 3, trigger rules).
+// - matches: one row per match, written idempotently by match_id. Matches
+//   are rare next to events, so indexes here are affordable. Each index
+//   ends with (matched_at_us, match_id) so that ListMatches() pages newest
+//   first by index order alone, without a sort, with or without a rule or
+//   user filter. `context` is opaque to the store (a serialized
+//   hark.v1.Match).
+// - engine_checkpoints: the latest coalesced state of each engine shard and
+//   the log position it covers; replay continues after last_seq.
+// events.seq stays without AUTOINCREMENT: rows of the log are still never
+// deleted, so seqs only grow (which replay after a checkpoint relies on),
+// and switching would mean copying the whole log into a new table. See the
+// note of version 1 before deleting events.
+constexpr const char* kSchemaV2[] = {
+    "CREATE TABLE matches("
+    "match_id TEXT PRIMARY KEY, "
+    "rule_id TEXT NOT NULL, "
+    "rule_version TEXT NOT NULL, "
+    "user_id TEXT NOT NULL, "
+    "group_key TEXT NOT NULL, "
+    "matched_at_us INTEGER NOT NULL, "
+    "at_deadline INTEGER NOT NULL, "
+    "created_us INTEGER NOT NULL, "
+    "context BLOB NOT NULL)",
+    "CREATE INDEX matches_by_time ON matches(matched_at_us, match_id)",
+    "CREATE INDEX matches_by_rule ON matches(rule_id, matched_at_us, "
+    "match_id)",
+    "CREATE INDEX matches_by_user ON matches(user_id, matched_at_us, "
+    "match_id)",
+    "CREATE TABLE engine_checkpoints("
+    "shard INTEGER PRIMARY KEY, "
+    "last_seq INTEGER NOT NULL, "
+    "saved_us INTEGER NOT NULL, "
+    "state BLOB NOT NULL)",
+};
+
 // Ordered by version, numbered 1, 2, 3, ...; append new steps at the end.
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
+    {2, kSchemaV2},
 };
 
 constexpr bool NumberedInOrder() {
@@ -109,6 +146,14 @@ int LatestSchemaVersion() {
 }
 
 absl::Status Migrate(Connection& conn) {
+  return MigrateTo(conn, LatestSchemaVersion());
+}
+
+absl::Status MigrateTo(Connection& conn, int target) {
+  if (target < 1 || target > LatestSchemaVersion()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sqlite store: no schema version ", target));
+  }
   // The version is read inside the write transaction so that two processes
   // opening a fresh file cannot both apply the same step.
   return InTransaction(conn, [&]() -> absl::Status {
@@ -128,7 +173,7 @@ absl::Status Migrate(Connection& conn) {
                        current, " is negative; this is not a Hark database"));
     }
     for (const Migration& step : kMigrations) {
-      if (step.version <= current) continue;
+      if (step.version <= current || step.version > target) continue;
       for (const char* sql : step.statements) {
         absl::Status applied = conn.ExecScript(sql);
         if (!applied.ok()) {

@@ -44,6 +44,11 @@ int LatestSchemaVersion();
 // build.
 absl::Status Migrate(Connection& conn);
 
+// Like Migrate() but stops at version `target` (1..LatestSchemaVersion());
+// does nothing to a database already at `target` or later (newer than
+// this build still fails). For tests that make files of an older version.
+absl::Status MigrateTo(Connection& conn, int target);
+
 }  // namespace hark::store::internal
 
 #endif  // HARK_SERVER_STORE_SCHEMA_H_

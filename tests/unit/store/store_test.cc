@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/store/baseline.h"
+#include "tests/unit/store/store_test_util.h"
 
 namespace hark::store {
 namespace {
@@ -27,109 +28,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-
-const absl::Time kT0 = absl::FromUnixSeconds(1767225600);
-
-EventRecord Event(int i, absl::string_view user = "u1") {
-  EventRecord e;
-  e.event_id = absl::StrCat("e", i);
-  e.user_id = std::string(user);
-  e.name = absl::StrCat("name", i % 3);
-  e.event_time = kT0 + absl::Microseconds(i);
-  e.received_at = kT0 + absl::Seconds(1) + absl::Microseconds(i);
-  e.payload = absl::StrCat("payload", i, std::string(1, '\0'), "tail");
-  return e;
-}
-
-TraitRecord Trait(absl::string_view user, absl::string_view key,
-                  absl::string_view value, absl::Time set_at) {
-  return TraitRecord{std::string(user), std::string(key), std::string(value),
-                     set_at};
-}
-
-// A batch of events first..last (inclusive) for user u1.
-WriteBatch Events(int first, int last) {
-  WriteBatch batch;
-  for (int i = first; i <= last; ++i) batch.events.push_back(Event(i));
-  batch.now = kT0;
-  return batch;
-}
-
-std::unique_ptr<Store> OpenOrDie(const StoreOptions& options) {
-  absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(options);
-  EXPECT_TRUE(store.ok()) << store.status();
-  return store.ok() ? std::move(store).value() : nullptr;
-}
-
-std::vector<std::string> RecentIds(Store& store, size_t max) {
-  std::vector<std::string> ids;
-  absl::Status status = store.ScanRecentEventIds(
-      max, [&](absl::string_view id) { ids.emplace_back(id); });
-  EXPECT_TRUE(status.ok()) << status;
-  return ids;
-}
-
-std::vector<std::string> Users(Store& store) {
-  std::vector<std::string> users;
-  absl::Status status =
-      store.ScanUsers([&](absl::string_view id) { users.emplace_back(id); });
-  EXPECT_TRUE(status.ok()) << status;
-  std::sort(users.begin(), users.end());
-  return users;
-}
-
-// Runs `sql` on the file with a connection of its own, outside the Store.
-void RawExec(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  char* error = nullptr;
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-  EXPECT_EQ(rc, SQLITE_OK) << (error != nullptr ? error : "");
-  sqlite3_free(error);
-  sqlite3_close(db);
-}
-
-std::string RawQueryText(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* stmt = nullptr;
-  std::string result;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
-      sqlite3_step(stmt) == SQLITE_ROW) {
-    result = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-  }
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return result;
-}
-
-class SqliteStoreTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string pattern = testing::TempDir() + "/hark_store_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
-  std::string FilePath(absl::string_view name = "hark.db") const {
-    return absl::StrCat(dir_, "/", name);
-  }
-  StoreOptions FileOptions() const {
-    StoreOptions options;
-    options.path = FilePath();
-    return options;
-  }
-  static StoreOptions MemoryOptions() {
-    StoreOptions options;
-    options.path = ":memory:";
-    return options;
-  }
-
-  std::string dir_;
-};
 
 TEST_F(SqliteStoreTest, CreatesAndMigratesInMemory) {
   std::unique_ptr<Store> store = OpenOrDie(MemoryOptions());
@@ -145,7 +43,7 @@ TEST_F(SqliteStoreTest, CreatesAndMigratesInMemory) {
 
 TEST_F(SqliteStoreTest, MigrationSetsUserVersionAndWal) {
   ASSERT_NE(OpenOrDie(FileOptions()), nullptr);
-  EXPECT_EQ(RawQueryText(FilePath(), "PRAGMA user_version"), "1");
+  EXPECT_EQ(RawQueryText(FilePath(), "PRAGMA user_version"), "2");
   EXPECT_EQ(RawQueryText(FilePath(), "PRAGMA journal_mode"), "wal");
 }
 
@@ -189,7 +87,7 @@ TEST_F(SqliteStoreTest, RefusesADatabaseFromANewerHark) {
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(store.status().message(), HasSubstr("newer Hark"));
   EXPECT_THAT(store.status().message(), HasSubstr("schema version is 99"));
-  EXPECT_THAT(store.status().message(), HasSubstr("up to 1"));
+  EXPECT_THAT(store.status().message(), HasSubstr("up to 2"));
   EXPECT_THAT(store.status().message(), HasSubstr(FilePath()));
   // Refusing changed nothing.
   EXPECT_EQ(RawQueryText(FilePath(), "PRAGMA user_version"), "99");
@@ -257,6 +155,7 @@ TEST_F(SqliteStoreTest, ScanEventsReturnsRecordsAfterSeq) {
   ASSERT_EQ(records.size(), 5u);
   for (int i = 0; i < 5; ++i) {
     const EventRecord want = Event(i + 1);
+    EXPECT_EQ(records[i].seq, i + 1);
     EXPECT_EQ(records[i].event_id, want.event_id);
     EXPECT_EQ(records[i].user_id, want.user_id);
     EXPECT_EQ(records[i].name, want.name);

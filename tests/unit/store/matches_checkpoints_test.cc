@@ -1,0 +1,746 @@
+// Tests of the engine's tables (schema version 2): matches, engine
+// checkpoints, event lookups by seq, the full trait scan, and the upgrade of
+// a version 1 file.
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/store/schema.h"
+#include "server/store/sqlite_connection.h"
+#include "server/store/store.h"
+#include "tests/unit/store/store_test_util.h"
+
+namespace hark::store {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+// A match of `rule` for `user` at kT0 + `at_s` seconds.
+MatchRecord Match(absl::string_view id, absl::string_view rule,
+                  absl::string_view user, int at_s) {
+  MatchRecord m;
+  m.match_id = std::string(id);
+  m.rule_id = std::string(rule);
+  m.rule_version = absl::StrCat(rule, "-v1");
+  m.user_id = std::string(user);
+  m.group_key = "E42|fatal";
+  m.matched_at = kT0 + absl::Seconds(at_s);
+  m.at_deadline = false;
+  m.created_at = kT0 + absl::Seconds(at_s) + absl::Milliseconds(5);
+  m.context = absl::StrCat("ctx-", id, std::string(1, '\0'), "tail");
+  return m;
+}
+
+std::vector<std::string> Ids(const std::vector<MatchRecord>& matches) {
+  std::vector<std::string> ids;
+  for (const MatchRecord& m : matches) ids.push_back(m.match_id);
+  return ids;
+}
+
+// Follows next_page_token until the end; returns every page's ids.
+std::vector<std::vector<std::string>> AllPages(Store& store,
+                                               MatchFilter filter) {
+  std::vector<std::vector<std::string>> pages;
+  for (int guard = 0; guard < 10000; ++guard) {
+    absl::StatusOr<MatchPage> page = store.ListMatches(filter);
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (!page.ok()) break;
+    pages.push_back(Ids(page->matches));
+    if (page->next_page_token.empty()) break;
+    filter.page_token = page->next_page_token;
+  }
+  return pages;
+}
+
+std::vector<std::string> Flatten(
+    const std::vector<std::vector<std::string>>& pages) {
+  std::vector<std::string> all;
+  for (const auto& page : pages)
+    all.insert(all.end(), page.begin(), page.end());
+  return all;
+}
+
+// The schema as sqlite_master describes it, sorted by object name.
+std::vector<std::string> SchemaOf(const std::string& path) {
+  std::vector<std::string> objects;
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT type, name, COALESCE(sql, '') FROM "
+                               "sqlite_master ORDER BY name",
+                               -1, &stmt, nullptr),
+            SQLITE_OK);
+  while (sqlite3_step(stmt) == SQLITE_ROW) {
+    objects.push_back(absl::StrCat(
+        reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), " ",
+        reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1)), ": ",
+        reinterpret_cast<const char*>(sqlite3_column_text(stmt, 2))));
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return objects;
+}
+
+// Each test runs on an in-memory database (param false) and on a file
+// (param true: reads on their own connections).
+class StoreV2Test : public SqliteStoreTest,
+                    public ::testing::WithParamInterface<bool> {
+ protected:
+  std::unique_ptr<Store> Open() {
+    return OpenOrDie(GetParam() ? FileOptions() : MemoryOptions());
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(MemoryAndFile, StoreV2Test, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "File" : "Memory";
+                         });
+
+// --- Migration ---
+
+TEST_F(SqliteStoreTest, UpgradesAVersion1FileInPlace) {
+  // A file exactly as a version 1 Hark left it: the version 1 statements,
+  // then rows written through the version 1 schema.
+  {
+    absl::StatusOr<std::unique_ptr<internal::Connection>> conn =
+        internal::OpenWriter(FilePath(), Durability::kNormal, absl::Seconds(5));
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    ASSERT_TRUE(internal::MigrateTo(**conn, 1).ok());
+  }
+  ASSERT_EQ(RawQueryText(FilePath(), "PRAGMA user_version"), "1");
+  ASSERT_EQ(RawQueryText(FilePath(),
+                         "SELECT COUNT(*) FROM sqlite_master "
+                         "WHERE name = 'matches'"),
+            "0");
+  RawExec(FilePath(),
+          "INSERT INTO events(event_id, user_id, name, event_time_us, "
+          "received_us, payload) VALUES "
+          "('e1', 'u1', 'a', 1, 2, x'00'), ('e2', 'u1', 'b', 3, 4, x'01'), "
+          "('e3', 'u2', 'c', 5, 6, x'02');"
+          "INSERT INTO users(user_id, first_seen_us) VALUES ('u1', 1), "
+          "('u2', 5);"
+          "INSERT INTO traits(user_id, key, value, set_at_us) VALUES "
+          "('u1', 'plan', 'pro', 7);"
+          "UPDATE store_counters SET value = 3 WHERE name = 'events';"
+          "UPDATE store_counters SET value = 2 WHERE name = 'users';");
+
+  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawQueryText(FilePath(), "PRAGMA user_version"), "2");
+
+  // The version 1 data is intact.
+  absl::StatusOr<StoreStats> stats = store->GetStats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->events, 3u);
+  EXPECT_EQ(stats->users, 2u);
+  EXPECT_THAT(RecentIds(*store, 10), ElementsAre("e1", "e2", "e3"));
+  absl::StatusOr<std::vector<TraitRecord>> traits = store->GetTraits("u1");
+  ASSERT_TRUE(traits.ok());
+  ASSERT_EQ(traits->size(), 1u);
+  EXPECT_EQ((*traits)[0].value, "pro");
+
+  // The log continues where it stopped, and the new tables work.
+  absl::StatusOr<WriteResult> written = store->Write(Events(4, 5));
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->first_event_seq, 4);
+  EXPECT_EQ(written->last_event_seq, 5);
+  ASSERT_TRUE(store->AppendMatches({Match("m1", "r", "u1", 1)}).ok());
+  absl::StatusOr<MatchPage> page = store->ListMatches({});
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_THAT(Ids(page->matches), ElementsAre("m1"));
+  ASSERT_TRUE(store->SaveCheckpoint(0, 5, kT0, "state").ok());
+  store.reset();
+
+  // An upgraded file has exactly the schema of a fresh one.
+  ASSERT_NE(OpenOrDie(StoreOptions{FilePath("fresh.db")}), nullptr);
+  EXPECT_THAT(SchemaOf(FilePath()),
+              ElementsAreArray(SchemaOf(FilePath("fresh.db"))));
+  EXPECT_THAT(SchemaOf(FilePath()),
+              ::testing::Contains(HasSubstr("index matches_by_rule")));
+}
+
+TEST_F(SqliteStoreTest, MigrateToStopsAtTheTargetVersion) {
+  absl::StatusOr<std::unique_ptr<internal::Connection>> conn =
+      internal::OpenWriter(":memory:", Durability::kNormal, absl::Seconds(5));
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  EXPECT_EQ(internal::MigrateTo(**conn, 0).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      internal::MigrateTo(**conn, internal::LatestSchemaVersion() + 1).code(),
+      absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(internal::MigrateTo(**conn, 1).ok());
+  EXPECT_EQ(*(*conn)->QueryInt64("PRAGMA user_version"), 1);
+  ASSERT_TRUE(internal::Migrate(**conn).ok());
+  EXPECT_EQ(*(*conn)->QueryInt64("PRAGMA user_version"),
+            internal::LatestSchemaVersion());
+  // Going back is not a migration: nothing happens.
+  ASSERT_TRUE(internal::MigrateTo(**conn, 1).ok());
+  EXPECT_EQ(*(*conn)->QueryInt64("PRAGMA user_version"),
+            internal::LatestSchemaVersion());
+}
+
+// --- AppendMatches ---
+
+TEST_P(StoreV2Test, MatchesRoundTripEveryField) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  MatchRecord m = Match("m1", "onboarding_abandonment", "u1", 30 * 60);
+  m.at_deadline = true;
+  m.group_key = "";
+  m.matched_at += absl::Microseconds(7);
+  MatchRecord n = Match("m2", "repeated_errors", "u2", 10);
+  ASSERT_TRUE(store->AppendMatches({m, n}).ok());
+
+  absl::StatusOr<MatchPage> page = store->ListMatches({});
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->matches.size(), 2u);
+  EXPECT_TRUE(page->next_page_token.empty());
+  const MatchRecord& got = page->matches[0];  // the newer one
+  EXPECT_EQ(got.match_id, m.match_id);
+  EXPECT_EQ(got.rule_id, m.rule_id);
+  EXPECT_EQ(got.rule_version, m.rule_version);
+  EXPECT_EQ(got.user_id, m.user_id);
+  EXPECT_EQ(got.group_key, "");
+  EXPECT_EQ(got.matched_at, m.matched_at);
+  EXPECT_TRUE(got.at_deadline);
+  EXPECT_EQ(got.created_at, m.created_at);
+  EXPECT_EQ(got.context, m.context);  // binary-safe
+  EXPECT_EQ(page->matches[1].match_id, "m2");
+  EXPECT_FALSE(page->matches[1].at_deadline);
+  EXPECT_EQ(page->matches[1].group_key, "E42|fatal");
+}
+
+TEST_P(StoreV2Test, AppendMatchesIsIdempotentByMatchId) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->AppendMatches({}).ok());
+  ASSERT_TRUE(
+      store->AppendMatches({Match("a", "r", "u1", 1), Match("b", "r", "u1", 2)})
+          .ok());
+  // A replay after a crash: the same ids again (here with other values,
+  // which must not replace the first ones), twice within one call, and one
+  // new match.
+  MatchRecord replayed = Match("b", "r", "u1", 2);
+  replayed.context = "replayed";
+  replayed.created_at = kT0 + absl::Hours(1);
+  ASSERT_TRUE(store
+                  ->AppendMatches({replayed, Match("c", "r", "u1", 3),
+                                   Match("c", "r", "u1", 3)})
+                  .ok());
+
+  absl::StatusOr<MatchPage> page = store->ListMatches({});
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_THAT(Ids(page->matches), ElementsAre("c", "b", "a"));
+  EXPECT_EQ(page->matches[1].context, Match("b", "r", "u1", 2).context);
+  EXPECT_EQ(page->matches[1].created_at, Match("b", "r", "u1", 2).created_at);
+}
+
+TEST_P(StoreV2Test, AppendMatchesRefusesAnEmptyIdAndStoresNothing) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  absl::Status status = store->AppendMatches(
+      {Match("a", "r", "u1", 1), Match("", "repeated_errors", "u7", 2)});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("repeated_errors"));
+  EXPECT_THAT(status.message(), HasSubstr("u7"));
+  absl::StatusOr<MatchPage> page = store->ListMatches({});
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_THAT(page->matches, IsEmpty());
+}
+
+TEST_F(SqliteStoreTest, FailedAppendMatchesStoresNothing) {
+  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  ASSERT_NE(store, nullptr);
+  RawExec(FilePath(),
+          "CREATE TRIGGER fail_on_boom BEFORE INSERT ON matches "
+          "WHEN NEW.match_id = 'boom' "
+          "BEGIN SELECT RAISE(ABORT, 'forced failure'); END");
+  absl::Status status = store->AppendMatches(
+      {Match("a", "r", "u1", 1), Match("boom", "r", "u1", 2)});
+  ASSERT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), HasSubstr("forced failure"));
+  absl::StatusOr<MatchPage> page = store->ListMatches({});
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_THAT(page->matches, IsEmpty());
+  // The writer is usable again.
+  ASSERT_TRUE(store->AppendMatches({Match("a", "r", "u1", 1)}).ok());
+  ASSERT_TRUE(store->Write(Events(1, 2)).ok());
+}
+
+// --- ListMatches ---
+
+TEST_P(StoreV2Test, ListMatchesIsNewestFirstWithIdTiebreak) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store
+                  ->AppendMatches(
+                      {Match("m-b", "r", "u1", 5), Match("m-a", "r", "u1", 5),
+                       Match("m-c", "r", "u1", 5), Match("old", "r", "u1", 1),
+                       Match("new", "r", "u1", 9)})
+                  .ok());
+  absl::StatusOr<MatchPage> page = store->ListMatches({});
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_THAT(Ids(page->matches),
+              ElementsAre("new", "m-c", "m-b", "m-a", "old"));
+  // Paging one by one through the tie keeps the same order.
+  MatchFilter filter;
+  filter.page_size = 1;
+  EXPECT_THAT(Flatten(AllPages(*store, filter)),
+              ElementsAre("new", "m-c", "m-b", "m-a", "old"));
+}
+
+TEST_P(StoreV2Test, ListMatchesFilters) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(
+      store
+          ->AppendMatches({Match("1", "ra", "u1", 1), Match("2", "rb", "u1", 2),
+                           Match("3", "ra", "u2", 3), Match("4", "rb", "u2", 4),
+                           Match("5", "ra", "u1", 5)})
+          .ok());
+  auto ids = [&](absl::string_view rule, absl::string_view user) {
+    MatchFilter filter;
+    filter.rule_id = std::string(rule);
+    filter.user_id = std::string(user);
+    absl::StatusOr<MatchPage> page = store->ListMatches(filter);
+    EXPECT_TRUE(page.ok()) << page.status();
+    return page.ok() ? Ids(page->matches) : std::vector<std::string>{};
+  };
+  EXPECT_THAT(ids("", ""), ElementsAre("5", "4", "3", "2", "1"));
+  EXPECT_THAT(ids("ra", ""), ElementsAre("5", "3", "1"));
+  EXPECT_THAT(ids("", "u2"), ElementsAre("4", "3"));
+  EXPECT_THAT(ids("ra", "u1"), ElementsAre("5", "1"));
+  EXPECT_THAT(ids("rb", "u1"), ElementsAre("2"));
+  EXPECT_THAT(ids("nope", ""), IsEmpty());
+  EXPECT_THAT(ids("", "nobody"), IsEmpty());
+
+  // Filters hold across pages.
+  MatchFilter filter;
+  filter.rule_id = "ra";
+  filter.page_size = 2;
+  std::vector<std::vector<std::string>> pages = AllPages(*store, filter);
+  EXPECT_THAT(pages, ElementsAre(ElementsAre("5", "3"), ElementsAre("1")));
+}
+
+TEST_P(StoreV2Test, ListMatchesPagesWithoutSkipOrRepeatWhileRowsArrive) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  // 25 matches at distinct times, plus a tie at t=100 that the first page
+  // boundary falls into.
+  std::vector<MatchRecord> initial;
+  for (int i = 0; i < 25; ++i) {
+    initial.push_back(Match(absl::StrCat("m", 100 + i), "r", "u1", 200 - i));
+  }
+  for (const char* id : {"t-a", "t-b", "t-c"}) {
+    initial.push_back(Match(id, "r", "u1", 100));
+  }
+  ASSERT_TRUE(store->AppendMatches(initial).ok());
+  std::vector<std::string> expected_initial;
+  {
+    std::vector<MatchRecord> sorted = initial;
+    std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+      return std::pair(a.matched_at, a.match_id) >
+             std::pair(b.matched_at, b.match_id);
+    });
+    expected_initial = Ids(sorted);
+  }
+
+  MatchFilter filter;
+  filter.page_size = 10;
+  std::vector<std::string> seen;
+  int pages = 0;
+  int inserted = 0;
+  while (true) {
+    absl::StatusOr<MatchPage> page = store->ListMatches(filter);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_LE(page->matches.size(), 10u);
+    for (const MatchRecord& m : page->matches) seen.push_back(m.match_id);
+    ++pages;
+    if (page->next_page_token.empty()) break;
+    filter.page_token = page->next_page_token;
+    // Between pages: newer matches (sort before the position: never
+    // shown), a replay of a row already listed (stored once), and a match
+    // at the same instant as the last row listed but with a greater id
+    // (also before the position).
+    const MatchRecord& last = page->matches.back();
+    MatchRecord same_instant = last;
+    same_instant.match_id = last.match_id + "~";
+    ASSERT_TRUE(store
+                    ->AppendMatches({Match(absl::StrCat("newer", inserted), "r",
+                                           "u1", 1000 + inserted),
+                                     page->matches.front(), same_instant})
+                    .ok());
+    ++inserted;
+  }
+  EXPECT_EQ(pages, 3);
+  EXPECT_THAT(seen, ElementsAreArray(expected_initial));
+
+  // A fresh listing sees everything exactly once.
+  filter = MatchFilter{};
+  filter.page_size = 7;
+  std::vector<std::string> all = Flatten(AllPages(*store, filter));
+  EXPECT_EQ(all.size(), initial.size() + 2 * inserted);
+  std::vector<std::string> unique = all;
+  std::sort(unique.begin(), unique.end());
+  EXPECT_EQ(std::unique(unique.begin(), unique.end()), unique.end());
+}
+
+TEST_P(StoreV2Test, ListMatchesShowsRowsInsertedBehindThePosition) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(
+      store
+          ->AppendMatches({Match("c", "r", "u1", 30), Match("b", "r", "u1", 20),
+                           Match("a", "r", "u1", 10)})
+          .ok());
+  MatchFilter filter;
+  filter.page_size = 1;
+  absl::StatusOr<MatchPage> first = store->ListMatches(filter);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_THAT(Ids(first->matches), ElementsAre("c"));
+  // A late match (an absence deadline of the past, say) sorts behind the
+  // position, so a later page shows it.
+  ASSERT_TRUE(store->AppendMatches({Match("late", "r", "u1", 15)}).ok());
+  filter.page_token = first->next_page_token;
+  EXPECT_THAT(Flatten(AllPages(*store, filter)), ElementsAre("b", "late", "a"));
+}
+
+TEST_P(StoreV2Test, ListMatchesPageSizeDefaultsAndCaps) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  std::vector<MatchRecord> matches;
+  for (int i = 0; i < 1100; ++i) {
+    matches.push_back(Match(absl::StrCat("m", i), "r", "u1", i));
+  }
+  ASSERT_TRUE(store->AppendMatches(matches).ok());
+  MatchFilter filter;
+  absl::StatusOr<MatchPage> page = store->ListMatches(filter);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->matches.size(), 50u);
+  EXPECT_FALSE(page->next_page_token.empty());
+
+  filter.page_size = 5000;
+  page = store->ListMatches(filter);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->matches.size(), 1000u);
+  filter.page_token = page->next_page_token;
+  page = store->ListMatches(filter);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->matches.size(), 100u);
+  EXPECT_TRUE(page->next_page_token.empty());
+
+  // A page that ends exactly at the last row carries no token.
+  filter = MatchFilter{};
+  filter.page_size = 1000;
+  filter.user_id = "u1";
+  page = store->ListMatches(filter);
+  ASSERT_TRUE(page.ok()) << page.status();
+  filter.page_size = 100;
+  filter.page_token = page->next_page_token;
+  page = store->ListMatches(filter);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->matches.size(), 100u);
+  EXPECT_TRUE(page->next_page_token.empty());
+}
+
+TEST_P(StoreV2Test, ListMatchesRejectsBadPageTokens) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(
+      store->AppendMatches({Match("a", "r", "u1", 1), Match("b", "r", "u1", 2)})
+          .ok());
+  MatchFilter filter;
+  filter.rule_id = "r";
+  filter.page_size = 1;
+  absl::StatusOr<MatchPage> page = store->ListMatches(filter);
+  ASSERT_TRUE(page.ok()) << page.status();
+  const std::string good = page->next_page_token;
+  ASSERT_FALSE(good.empty());
+
+  std::string raw;
+  ASSERT_TRUE(absl::WebSafeBase64Unescape(good, &raw));
+  for (const std::string& token : {
+           std::string("garbage!"),
+           std::string("@@@"),
+           absl::WebSafeBase64Escape("hello"),
+           absl::WebSafeBase64Escape(raw.substr(0, raw.size() - 1)),
+           absl::WebSafeBase64Escape(raw + "x"),
+           absl::WebSafeBase64Escape("m1;abc;1:r0:1:b"),
+           absl::WebSafeBase64Escape("m1;2;9:r0:1:b"),
+           absl::WebSafeBase64Escape("m2" + raw.substr(2)),
+       }) {
+    SCOPED_TRACE(token);
+    filter.page_token = token;
+    absl::StatusOr<MatchPage> bad = store->ListMatches(filter);
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(bad.status().message(), HasSubstr("page_token"));
+  }
+
+  // A token is bound to its filter.
+  filter.page_token = good;
+  filter.rule_id = "other";
+  absl::StatusOr<MatchPage> other = store->ListMatches(filter);
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(other.status().message(), HasSubstr("filter"));
+  filter.rule_id = "r";
+  filter.user_id = "u1";
+  EXPECT_EQ(store->ListMatches(filter).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  filter.user_id = "";
+  page = store->ListMatches(filter);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_THAT(Ids(page->matches), ElementsAre("a"));
+}
+
+// --- Checkpoints ---
+
+TEST_P(StoreV2Test, CheckpointRoundTripAndOverwrite) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_FALSE(loaded->has_value());
+
+  const std::string state = std::string("state\0one", 9);
+  ASSERT_TRUE(store->SaveCheckpoint(0, 41, kT0, state).ok());
+  ASSERT_TRUE(store->SaveCheckpoint(3, 7, kT0 + absl::Seconds(1), "s3").ok());
+  loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->last_seq, 41);
+  EXPECT_EQ((*loaded)->saved_at, kT0);
+  EXPECT_EQ((*loaded)->state, state);
+
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, 99, kT0 + absl::Minutes(1), "second").ok());
+  loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->last_seq, 99);
+  EXPECT_EQ((*loaded)->saved_at, kT0 + absl::Minutes(1));
+  EXPECT_EQ((*loaded)->state, "second");
+
+  // Shards are independent.
+  loaded = store->LoadCheckpoint(3);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->last_seq, 7);
+  EXPECT_EQ((*loaded)->state, "s3");
+  loaded = store->LoadCheckpoint(1);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_FALSE(loaded->has_value());
+
+  // An empty state is a state.
+  ASSERT_TRUE(store->SaveCheckpoint(1, 0, kT0, "").ok());
+  loaded = store->LoadCheckpoint(1);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->state, "");
+}
+
+TEST_F(SqliteStoreTest, CheckpointsAndMatchesSurviveAReopen) {
+  {
+    std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->SaveCheckpoint(0, 12, kT0, "persisted").ok());
+    ASSERT_TRUE(store->AppendMatches({Match("m1", "r", "u1", 1)}).ok());
+  }
+  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->last_seq, 12);
+  EXPECT_EQ((*loaded)->state, "persisted");
+  absl::StatusOr<MatchPage> page = store->ListMatches({});
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_THAT(Ids(page->matches), ElementsAre("m1"));
+}
+
+// --- GetEventsBySeq ---
+
+TEST_P(StoreV2Test, GetEventsBySeqKeepsTheOrderAskedAndSkipsMissing) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Write(Events(1, 5)).ok());
+  ASSERT_TRUE(store->Write(Events(6, 8)).ok());
+
+  const int64_t seqs[] = {7, 2, 999, 2, 0, -1, 5};
+  absl::StatusOr<std::vector<EventRecord>> events = store->GetEventsBySeq(seqs);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 4u);
+  const int64_t want[] = {7, 2, 2, 5};
+  for (size_t i = 0; i < 4; ++i) {
+    const EventRecord expected = Event(static_cast<int>(want[i]));
+    EXPECT_EQ((*events)[i].seq, want[i]);
+    EXPECT_EQ((*events)[i].event_id, expected.event_id);
+    EXPECT_EQ((*events)[i].user_id, expected.user_id);
+    EXPECT_EQ((*events)[i].name, expected.name);
+    EXPECT_EQ((*events)[i].event_time, expected.event_time);
+    EXPECT_EQ((*events)[i].received_at, expected.received_at);
+    EXPECT_EQ((*events)[i].payload, expected.payload);
+  }
+
+  events = store->GetEventsBySeq({});
+  ASSERT_TRUE(events.ok()) << events.status();
+  EXPECT_THAT(*events, IsEmpty());
+}
+
+// --- ScanTraits ---
+
+TEST_P(StoreV2Test, ScanTraitsVisitsTheLatestValueOfEveryTrait) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  WriteBatch batch;
+  batch.now = kT0;
+  batch.traits = {Trait("u2", "plan", "free", kT0),
+                  Trait("u1", "plan", "pro", kT0),
+                  Trait("u1", "country", "fr", kT0)};
+  ASSERT_TRUE(store->Write(batch).ok());
+  batch.traits = {Trait("u2", "plan", "team", kT0 + absl::Seconds(1))};
+  ASSERT_TRUE(store->Write(batch).ok());
+
+  std::vector<std::string> seen;
+  ASSERT_TRUE(store
+                  ->ScanTraits([&](const TraitRecord& t) {
+                    seen.push_back(absl::StrCat(t.user_id, "/", t.key, "=",
+                                                t.value, "@",
+                                                absl::ToUnixSeconds(t.set_at)));
+                  })
+                  .ok());
+  const int64_t t0 = absl::ToUnixSeconds(kT0);
+  EXPECT_THAT(seen, ElementsAre(absl::StrCat("u1/country=fr@", t0),
+                                absl::StrCat("u1/plan=pro@", t0),
+                                absl::StrCat("u2/plan=team@", t0 + 1)));
+}
+
+TEST_P(StoreV2Test, ScanTraitsOfAnEmptyStoreVisitsNothing) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  int calls = 0;
+  ASSERT_TRUE(store->ScanTraits([&](const TraitRecord&) { ++calls; }).ok());
+  EXPECT_EQ(calls, 0);
+}
+
+// --- Threads ---
+
+// The writing methods may be called from different threads (the ingest
+// writer, the engine): they serialize, and every call commits.
+TEST_P(StoreV2Test, WritingMethodsFromSeveralThreads) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  constexpr int kRounds = 100;
+  std::atomic<int> failures{0};
+  std::thread events([&] {
+    int64_t last = 0;
+    for (int i = 0; i < kRounds; ++i) {
+      absl::StatusOr<WriteResult> r =
+          store->Write(Events(3 * i + 1, 3 * i + 3));
+      if (!r.ok() || r->first_event_seq != last + 1 ||
+          r->last_event_seq != last + 3) {
+        ++failures;
+      }
+      if (r.ok()) last = r->last_event_seq;
+    }
+  });
+  std::thread matches([&] {
+    for (int i = 0; i < kRounds; ++i) {
+      if (!store->AppendMatches({Match(absl::StrCat("m", i), "r", "u1", i)})
+               .ok()) {
+        ++failures;
+      }
+    }
+  });
+  std::thread checkpoints([&] {
+    for (int i = 0; i < kRounds; ++i) {
+      if (!store->SaveCheckpoint(0, i, kT0, absl::StrCat("s", i)).ok()) {
+        ++failures;
+      }
+      if (!store->ListMatches({}).ok()) ++failures;
+    }
+  });
+  events.join();
+  matches.join();
+  checkpoints.join();
+  EXPECT_EQ(failures.load(), 0);
+
+  absl::StatusOr<StoreStats> stats = store->GetStats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->events, uint64_t{3 * kRounds});
+  MatchFilter filter;
+  filter.page_size = 1000;
+  absl::StatusOr<MatchPage> page = store->ListMatches(filter);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->matches.size(), size_t{kRounds});
+  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->last_seq, kRounds - 1);
+}
+
+// The default implementations let a fake implement only what it uses.
+TEST(StoreInterfaceTest, NewMethodsDefaultToUnimplemented) {
+  class Minimal final : public Store {
+   public:
+    absl::StatusOr<WriteResult> Write(const WriteBatch&) override {
+      return WriteResult{};
+    }
+    absl::Status ScanRecentEventIds(
+        size_t, absl::FunctionRef<void(absl::string_view)>) override {
+      return absl::OkStatus();
+    }
+    absl::Status ScanUsers(
+        absl::FunctionRef<void(absl::string_view)>) override {
+      return absl::OkStatus();
+    }
+    absl::Status ScanEvents(
+        int64_t,
+        absl::FunctionRef<void(int64_t, const EventRecord&)>) override {
+      return absl::OkStatus();
+    }
+    absl::StatusOr<std::vector<TraitRecord>> GetTraits(
+        absl::string_view) override {
+      return std::vector<TraitRecord>{};
+    }
+    absl::StatusOr<StoreStats> GetStats() override { return StoreStats{}; }
+    const std::string& path() const override { return path_; }
+
+   private:
+    std::string path_ = "minimal";
+  };
+  Minimal store;
+  EXPECT_EQ(store.GetEventsBySeq({}).status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(store.AppendMatches({}).code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(store.ListMatches({}).status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(store.SaveCheckpoint(0, 0, kT0, "").code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(store.LoadCheckpoint(0).status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(store.ScanTraits([](const TraitRecord&) {}).code(),
+            absl::StatusCode::kUnimplemented);
+}
+
+}  // namespace
+}  // namespace hark::store
