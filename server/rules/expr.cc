@@ -437,7 +437,9 @@ class Parser {
         Fail(t.offset, absl::StrCat("unexpected `", t.text, "`"),
              "combine conditions with && (and) or || (or)");
       } else {
-        Fail(t.offset, absl::StrCat("unexpected ", internal::Describe(t)),
+        Fail(t.offset,
+             absl::StrCat("found ", internal::Describe(t),
+                          " where the expression should end"),
              "combine conditions with && or ||; put a list in brackets: "
              "[\"a\", \"b\"]");
       }
@@ -861,7 +863,8 @@ class Parser {
                     "complete it, e.g. props.plan == \"pro\"");
       default:
         return Fail(t.offset,
-                    absl::StrCat("unexpected ", internal::Describe(t)),
+                    absl::StrCat("found ", internal::Describe(t),
+                                 " where a value should be"),
                     "a condition looks like props.plan == \"pro\"");
     }
   }

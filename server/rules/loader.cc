@@ -1,16 +1,1674 @@
-// Placeholder until the YAML loader lands (next commit).
+// LoadRuleSet and ReadRuleDir: strict YAML loading of rule files.
+//
+// Each file is parsed by yaml-cpp (which throws; every exception is caught
+// here and becomes a LoadError) and then walked by hand: no yaml-cpp
+// conversion that could throw is used on user data. The walk never stops
+// at the first problem: a bad rule is skipped after all its errors are
+// recorded, and the next rule is read, so a researcher sees every error of
+// a file in one run. Positions are 1-based; inside a one-line `where:` the
+// column points at the offending character of the expression.
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "server/rules/expr.h"
 #include "server/rules/rule_set.h"
+#include "server/rules/suggest.h"
+#include "yaml-cpp/yaml.h"
 
 namespace hark::rules {
+namespace {
 
-absl::StatusOr<std::shared_ptr<const RuleSet>> LoadRuleSet(
-    absl::Span<const SourceFile>, std::vector<LoadError>*) {
-  return absl::UnimplementedError("LoadRuleSet: not yet");
+constexpr absl::string_view kDurationHint =
+    "use a number and a unit: 30s, 10m, 2h, 14d (or combined: 1h30m)";
+
+// Every key of the format, for "did you mean" across levels.
+constexpr absl::string_view kAllKeys[] = {"rules",
+                                          "contact_policy",
+                                          "tests",
+                                          "id",
+                                          "description",
+                                          "friction_hypothesis",
+                                          "pattern",
+                                          "action",
+                                          "cooldown",
+                                          "sample",
+                                          "priority",
+                                          "mode",
+                                          "match",
+                                          "count",
+                                          "sequence",
+                                          "event",
+                                          "where",
+                                          "group_by",
+                                          "at_least",
+                                          "within",
+                                          "steps",
+                                          "absent",
+                                          "as",
+                                          "survey",
+                                          "interview",
+                                          "delay",
+                                          "expires",
+                                          "max_prompts_per_user",
+                                          "per",
+                                          "max_interviews_per_user",
+                                          "interviews_per",
+                                          "quiet_hours",
+                                          "name",
+                                          "events",
+                                          "identify",
+                                          "expect",
+                                          "run_for",
+                                          "at",
+                                          "user",
+                                          "props",
+                                          "traits",
+                                          "rule"};
+
+struct Pos {
+  int line = 0;
+  int column = 0;
+};
+
+Pos PosOf(const YAML::Node& node) {
+  const YAML::Mark mark = node.Mark();
+  if (mark.line < 0) return {};
+  return {mark.line + 1, mark.column + 1};
 }
 
-absl::StatusOr<std::vector<SourceFile>> ReadRuleDir(absl::string_view) {
-  return absl::UnimplementedError("ReadRuleDir: not yet");
+std::string PosText(absl::string_view path, Pos pos) {
+  return absl::StrCat(path, ":", pos.line, ":", pos.column);
+}
+
+bool IsRuleId(absl::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!(absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '_')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsEventName(absl::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!(absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '_' ||
+          c == '.' || c == ':' || c == '-')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsAlias(absl::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  if (!(absl::ascii_islower(s[0]) || s[0] == '_')) return false;
+  for (char c : s) {
+    if (!(absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '_')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Names the predicate language gives a meaning of its own.
+bool IsReservedAlias(absl::string_view s) {
+  static const absl::string_view kReserved[] = {
+      "props", "user", "event", "true", "false", "null",
+      "in",    "has",  "and",   "or",   "not"};
+  return std::find(std::begin(kReserved), std::end(kReserved), s) !=
+         std::end(kReserved);
+}
+
+// One key: value of a YAML map.
+struct Entry {
+  YAML::Node key;
+  YAML::Node value;
+  std::string name;
+};
+
+// The entries of a map, in file order, with known keys only.
+class Fields {
+ public:
+  const Entry* Get(absl::string_view name) const {
+    for (const Entry& e : entries_) {
+      if (e.name == name) return &e;
+    }
+    return nullptr;
+  }
+  void Add(Entry e) { entries_.push_back(std::move(e)); }
+  const std::vector<Entry>& entries() const { return entries_; }
+  // A known key that an unknown key looked like (`withn` → `within`): its
+  // absence is already explained by the unknown-key error.
+  void AddMisspelled(std::string name) {
+    misspelled_.push_back(std::move(name));
+  }
+  bool Misspelled(absl::string_view name) const {
+    return std::find(misspelled_.begin(), misspelled_.end(), name) !=
+           misspelled_.end();
+  }
+
+ private:
+  std::vector<Entry> entries_;
+  std::vector<std::string> misspelled_;
+};
+
+// The YAML values of one scalar: is it written without quotes (so `3` is
+// a number and `true` a boolean), or quoted / a block (always text)?
+bool IsPlain(const YAML::Node& node) { return node.Tag() == "?"; }
+
+bool LooksLikeNumber(absl::string_view s) {
+  size_t i = 0;
+  if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+  bool digits = false;
+  while (i < s.size() && absl::ascii_isdigit(s[i])) {
+    ++i;
+    digits = true;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && absl::ascii_isdigit(s[i])) {
+      ++i;
+      digits = true;
+    }
+  }
+  if (!digits) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    bool exp = false;
+    while (i < s.size() && absl::ascii_isdigit(s[i])) {
+      ++i;
+      exp = true;
+    }
+    if (!exp) return false;
+  }
+  return i == s.size();
+}
+
+// Reads one file. Errors go to `errors`; what is valid goes to the
+// out-parameters of Load().
+class FileLoader {
+ public:
+  FileLoader(const SourceFile& file, std::vector<LoadError>* errors)
+      : file_(file), errors_(errors) {
+    lines_ = absl::StrSplit(file_.content, '\n');
+  }
+
+  struct RuleOut {
+    Rule rule;
+    bool valid = false;
+    Pos id_pos;
+  };
+  struct TestOut {
+    RuleTest test;
+    bool valid = false;
+    // Positions of expect[i].rule, for the check against the whole set.
+    std::vector<Pos> expect_rule_pos;
+  };
+  struct PolicyOut {
+    ContactPolicy policy;
+    bool valid = false;
+    Pos pos;
+  };
+
+  void Load(std::vector<RuleOut>* rules, std::vector<TestOut>* tests,
+            std::optional<PolicyOut>* policy) {
+    std::vector<YAML::Node> docs;
+    try {
+      docs = YAML::LoadAll(file_.content);
+    } catch (const YAML::ParserException& e) {
+      SyntaxError(e);
+      return;
+    } catch (const YAML::Exception& e) {
+      Error(Pos{e.mark.line + 1, e.mark.column + 1},
+            absl::StrCat("cannot read the YAML: ", e.msg),
+            "check the indentation, quotes and brackets around here");
+      return;
+    } catch (const std::exception& e) {
+      Error(Pos{}, absl::StrCat("cannot read the YAML: ", e.what()), "");
+      return;
+    }
+    try {
+      if (docs.empty()) return;
+      if (docs.size() > 1) {
+        Error(PosOf(docs[1]), "a rule file holds one YAML document",
+              "remove the `---` separator, or split the file in two");
+      }
+      const YAML::Node& root = docs[0];
+      if (root.IsNull()) return;
+      Fields top;
+      if (!ReadMap(root, "a rule file", {"rules", "contact_policy", "tests"},
+                   &top)) {
+        return;
+      }
+      if (const Entry* e = top.Get("rules")) ReadRules(*e, rules);
+      if (const Entry* e = top.Get("contact_policy")) {
+        *policy = ReadPolicy(*e);
+      }
+      if (const Entry* e = top.Get("tests")) ReadTests(*e, tests);
+    } catch (const std::exception& e) {
+      // Not expected (the walk avoids throwing calls); never let it escape.
+      Error(Pos{}, absl::StrCat("internal error while reading: ", e.what()),
+            "please report this file to the Hark maintainers");
+    }
+  }
+
+ private:
+  // --- errors --------------------------------------------------------------
+
+  void Error(Pos pos, std::string message, std::string hint) {
+    LoadError e;
+    e.path = file_.path;
+    e.line = pos.line;
+    e.column = pos.column;
+    e.message = std::move(message);
+    e.hint = std::move(hint);
+    errors_->push_back(std::move(e));
+    ++error_count_;
+  }
+
+  // A value's position; a missing value (`key:` with nothing after it) has
+  // no useful mark of its own, so its key's position stands in.
+  static Pos ValuePos(const Entry& e) {
+    return e.value.IsNull() ? PosOf(e.key) : PosOf(e.value);
+  }
+
+  void SyntaxError(const YAML::ParserException& e) {
+    const Pos pos{e.mark.line + 1, e.mark.column + 1};
+    std::string hint = "check the indentation, quotes and brackets around here";
+    const absl::string_view msg = e.msg;
+    bool tab = false;
+    for (int l = std::max(0, e.mark.line - 1);
+         l <= e.mark.line && l < static_cast<int>(lines_.size()); ++l) {
+      absl::string_view line = lines_[l];
+      const size_t indent_end = line.find_first_not_of(" \t");
+      if (line.substr(0, indent_end).find('\t') != absl::string_view::npos) {
+        tab = true;
+      }
+    }
+    if (tab) {
+      hint = "indent with spaces; YAML does not allow tabs for indentation";
+    } else if (absl::StrContains(msg, "sequence flow")) {
+      hint = "a [ is not closed by a matching ]";
+    } else if (absl::StrContains(msg, "map flow")) {
+      hint = "a { is not closed by a matching }";
+    } else if (absl::StrContains(msg, "illegal map value")) {
+      hint =
+          "a text containing `: ` must be quoted, e.g. where: 'props.a == 1'; "
+          "or a key is indented wrongly";
+    } else if (UnclosedFlowBefore(e.mark.line)) {
+      hint = "a { or [ above is not closed by a matching } or ]";
+    } else if (absl::StrContains(msg, "end of map not found") ||
+               absl::StrContains(msg, "block entry")) {
+      hint = "keys of one map must start in the same column";
+    } else if (absl::StrContains(msg, "anchor")) {
+      hint = "`*name` refers to an `&name` defined earlier in the file";
+    }
+    Error(pos, absl::StrCat("YAML syntax error: ", e.msg), hint);
+  }
+
+  // Whether more { [ than } ] are open before line `line` (0-based),
+  // ignoring quoted text and comments: the usual cause of yaml-cpp's
+  // "illegal block entry" / "end of map not found" further down.
+  bool UnclosedFlowBefore(int line) const {
+    int depth = 0;
+    for (int l = 0; l < line && l < static_cast<int>(lines_.size()); ++l) {
+      char quote = 0;
+      for (char c : lines_[l]) {
+        if (quote != 0) {
+          if (c == quote) quote = 0;
+          continue;
+        }
+        if (c == '#') break;
+        if (c == '"' || c == '\'') quote = c;
+        if (c == '{' || c == '[') ++depth;
+        if ((c == '}' || c == ']') && depth > 0) --depth;
+      }
+    }
+    return depth > 0;
+  }
+
+  // --- generic readers -----------------------------------------------------
+
+  // Hints for keys that are known elsewhere in a rule file.
+  // `*means` receives the key of this same map that `key` stands for, if
+  // any (a test event's `name` is its `event`).
+  static std::string MisplacedHint(absl::string_view where,
+                                   absl::string_view key,
+                                   std::string* means = nullptr) {
+    auto meaning = [&](absl::string_view known) {
+      if (means != nullptr) *means = std::string(known);
+    };
+    if (key == "allowed_lateness") {
+      return "allowed_lateness is not a rule-file setting; it is the server "
+             "flag harkd --allowed-lateness (default 1m)";
+    }
+    static const absl::string_view kPatternKeys[] = {
+        "within", "where", "event", "steps", "at_least", "group_by", "absent"};
+    const bool pattern_key =
+        std::find(std::begin(kPatternKeys), std::end(kPatternKeys), key) !=
+        std::end(kPatternKeys);
+    if (where == "a rule" && pattern_key) {
+      return absl::StrCat("`", key,
+                          "` belongs inside the pattern, e.g. pattern: { "
+                          "count: { event: error, at_least: 3, within: "
+                          "\"10m\" } }");
+    }
+    if (where == "a rule" &&
+        (key == "match" || key == "count" || key == "sequence")) {
+      return absl::StrCat("put it under pattern: pattern: { ", key,
+                          ": { ... } }");
+    }
+    if (where == "a rule" && (key == "survey" || key == "interview" ||
+                              key == "delay" || key == "expires")) {
+      return absl::StrCat("`", key,
+                          "` belongs inside action: action: { survey: "
+                          "cancel_exit, delay: \"10m\" }");
+    }
+    if (where == "a rule" && key == "name") {
+      meaning("id");
+      return "a rule is named by id:";
+    }
+    if (where == "a sequence" &&
+        (key == "where" || key == "event" || key == "as")) {
+      return absl::StrCat("`", key,
+                          "` belongs to a step: steps: [ { as: start, event: "
+                          "onboarding_started } ]");
+    }
+    if (where == "a sequence" && (key == "at_least" || key == "group_by")) {
+      return absl::StrCat("`", key, "` belongs to count patterns");
+    }
+    if (where == "a pattern" &&
+        (key == "within" || key == "where" || key == "event")) {
+      return absl::StrCat("`", key,
+                          "` belongs inside the kind, e.g. pattern: { count: "
+                          "{ event: error, within: \"10m\" } }");
+    }
+    if ((where == "a match pattern") &&
+        (key == "within" || key == "at_least" || key == "group_by")) {
+      return absl::StrCat(
+          "a match pattern is one event; for several events in a window use "
+          "count (with `",
+          key, "`)");
+    }
+    if (where == "a test event" && (key == "name" || key == "type")) {
+      meaning("event");
+      return "the event's name is written event: onboarding_started";
+    }
+    if (where == "a test event" && (key == "properties" || key == "prop")) {
+      meaning("props");
+      return "properties are written props: { plan: pro }";
+    }
+    if (where == "a test event" && (key == "user_id")) {
+      meaning("user");
+      return "the user is written user: u1";
+    }
+    if (where == "a test event" && (key == "time" || key == "timestamp")) {
+      meaning("at");
+      return "the time is written at: \"5m\" (since the start of the test)";
+    }
+    return "";
+  }
+
+  // Reads `node` as a map with the given keys. Reports a non-map, keys that
+  // are not text, duplicate keys and unknown keys (each with a hint);
+  // returns false only if `node` is not a map at all.
+  bool ReadMap(const YAML::Node& node, absl::string_view what,
+               std::vector<absl::string_view> known, Fields* out,
+               Pos pos_if_null = {}) {
+    if (!node.IsMap()) {
+      const Pos pos =
+          node.IsNull() && pos_if_null.line > 0 ? pos_if_null : PosOf(node);
+      Error(pos,
+            absl::StrCat(what, " must be a map of keys (",
+                         absl::StrJoin(known, ", "), ")"),
+            absl::StrCat("write key: value lines indented under it, or { ",
+                         known.front(), ": ... }"));
+      return false;
+    }
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      Entry e{it->first, it->second, ""};
+      if (!e.key.IsScalar()) {
+        Error(PosOf(e.key), absl::StrCat("a key of ", what, " must be a name"),
+              absl::StrCat("the keys here are ", absl::StrJoin(known, ", ")));
+        continue;
+      }
+      e.name = e.key.Scalar();
+      if (std::find(known.begin(), known.end(), e.name) == known.end()) {
+        std::string means;
+        std::string hint = MisplacedHint(what, e.name, &means);
+        if (!means.empty()) out->AddMisspelled(means);
+        if (hint.empty()) {
+          const std::string near = internal::Nearest(e.name, known);
+          if (!near.empty()) {
+            hint = absl::StrCat("did you mean `", near, "`?");
+            out->AddMisspelled(near);
+          }
+        }
+        if (hint.empty()) {
+          // A misspelling of a key that belongs elsewhere: `whithin` in a
+          // rule is `within`, which goes inside the pattern.
+          const std::string near = internal::Nearest(e.name, kAllKeys);
+          const std::string where_hint =
+              near.empty() ? "" : MisplacedHint(what, near);
+          if (!where_hint.empty()) {
+            hint = absl::StrCat("did you mean `", near, "`? ", where_hint);
+          }
+        }
+        if (hint.empty()) {
+          hint = absl::StrCat("the keys of ", what, " are ",
+                              absl::StrJoin(known, ", "));
+        }
+        Error(PosOf(e.key),
+              absl::StrCat("unknown key `", e.name, "` in ", what), hint);
+        continue;
+      }
+      if (const Entry* first = out->Get(e.name)) {
+        Error(PosOf(e.key),
+              absl::StrCat("`", e.name, "` is given twice in ", what,
+                           " (first at line ", PosOf(first->key).line, ")"),
+              "keep one of them");
+        continue;
+      }
+      out->Add(std::move(e));
+    }
+    return true;
+  }
+
+  bool Require(const Fields& fields, const YAML::Node& map,
+               absl::string_view key, absl::string_view what,
+               absl::string_view hint) {
+    if (fields.Get(key) != nullptr) return true;
+    if (fields.Misspelled(key)) return false;
+    Error(PosOf(map), absl::StrCat(what, " is missing `", key, "`"),
+          std::string(hint));
+    return false;
+  }
+
+  std::optional<std::string> ReadText(const Entry& e, absl::string_view hint) {
+    if (!e.value.IsScalar()) {
+      Error(ValuePos(e),
+            e.value.IsNull()
+                ? absl::StrCat("`", e.name, "` has no value")
+                : absl::StrCat("`", e.name, "` must be a single value, not ",
+                               e.value.IsMap() ? "a map" : "a list"),
+            std::string(hint));
+      return std::nullopt;
+    }
+    return e.value.Scalar();
+  }
+
+  std::optional<int64_t> ReadInt(const Entry& e, absl::string_view example) {
+    std::optional<std::string> text =
+        ReadText(e, absl::StrCat("write a whole number: ", example));
+    if (!text.has_value()) return std::nullopt;
+    int64_t value = 0;
+    if (!IsPlain(e.value) || !absl::SimpleAtoi(*text, &value)) {
+      Error(ValuePos(e),
+            absl::StrCat("`", e.name, "` must be a whole number, not `", *text,
+                         "`"),
+            absl::StrCat("write a number without quotes: ", example));
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  std::optional<absl::Duration> ReadDuration(const Entry& e) {
+    std::optional<std::string> text = ReadText(e, kDurationHint);
+    if (!text.has_value()) return std::nullopt;
+    absl::Duration d;
+    if (!ParseRuleDuration(*text, &d)) {
+      Error(ValuePos(e),
+            absl::StrCat("`", *text, "` is not a duration (in `", e.name, "`)"),
+            std::string(kDurationHint));
+      return std::nullopt;
+    }
+    return d;
+  }
+
+  std::optional<std::string> ReadEventName(const Entry& e) {
+    std::optional<std::string> name =
+        ReadText(e, "name the event: event: onboarding_started");
+    if (!name.has_value()) return std::nullopt;
+    if (!IsEventName(*name)) {
+      std::string hint =
+          "event names use lower-case letters, digits and _ . : - (at most "
+          "64), e.g. onboarding_started";
+      if (*name != absl::AsciiStrToLower(*name) &&
+          IsEventName(absl::AsciiStrToLower(*name))) {
+        hint = absl::StrCat("event names are lower-case: ",
+                            absl::AsciiStrToLower(*name));
+      }
+      Error(ValuePos(e), absl::StrCat("`", *name, "` is not an event name"),
+            hint);
+      return std::nullopt;
+    }
+    return name;
+  }
+
+  // The file position of byte `offset` of the scalar `node`'s value. Walks
+  // the source from the scalar's mark alongside the parsed value: plain,
+  // quoted and block (| >) scalars, on one line or several, map exactly;
+  // anything the walk cannot follow (\x and \u escapes, explicit
+  // indentation indicators) falls back to the scalar's start.
+  Pos ScalarOffsetPos(const YAML::Node& node, int offset) {
+    const Pos start = PosOf(node);
+    const YAML::Mark mark = node.Mark();
+    const std::string& value = node.Scalar();
+    if (mark.line < 0 || offset < 0 ||
+        offset > static_cast<int>(value.size())) {
+      return start;
+    }
+    auto line_text = [&](int l) -> absl::string_view {
+      if (l < 0 || l >= static_cast<int>(lines_.size())) return {};
+      absl::string_view t = lines_[l];
+      if (!t.empty() && t.back() == '\r') t.remove_suffix(1);
+      return t;
+    };
+    auto first_non_space = [](absl::string_view t) {
+      const size_t i = t.find_first_not_of(" \t");
+      return i == absl::string_view::npos ? t.size() : i;
+    };
+    enum class Style { kPlain, kSingle, kDouble, kBlock };
+    Style style = Style::kPlain;
+    int line = mark.line;
+    size_t col = static_cast<size_t>(mark.column);
+    const absl::string_view head = line_text(line);
+    if (col > head.size()) return start;
+    size_t block_indent = 0;
+    if (!IsPlain(node)) {
+      const char c = col < head.size() ? head[col] : '\0';
+      if (c == '\'') {
+        style = Style::kSingle;
+        ++col;
+      } else if (c == '"') {
+        style = Style::kDouble;
+        ++col;
+      } else if (c == '|' || c == '>') {
+        style = Style::kBlock;
+        const absl::string_view indicator = head.substr(col + 1);
+        const size_t extra = indicator.find_first_not_of("+-");
+        if (extra != absl::string_view::npos &&
+            absl::ascii_isdigit(indicator[extra])) {
+          return start;  // explicit indentation: not followed here
+        }
+        ++line;
+        int l = line;
+        while (l < static_cast<int>(lines_.size()) &&
+               first_non_space(line_text(l)) == line_text(l).size()) {
+          ++l;
+        }
+        block_indent = first_non_space(line_text(l));
+        col = std::min(block_indent, line_text(line).size());
+      } else {
+        return start;
+      }
+    }
+    std::vector<Pos> at(value.size() + 1);
+    size_t i = 0;
+    while (i < value.size()) {
+      if (line >= static_cast<int>(lines_.size())) return start;
+      const absl::string_view text = line_text(line);
+      if (col < text.size()) {
+        const char r = text[col];
+        if (style == Style::kDouble && r == '\\') {
+          if (col + 1 >= text.size()) return start;
+          static const absl::string_view kFrom = "\\\"/tn";
+          static const absl::string_view kTo = "\\\"/\t\n";
+          const size_t k = kFrom.find(text[col + 1]);
+          if (k == absl::string_view::npos || kTo[k] != value[i]) return start;
+          at[i++] = {line + 1, static_cast<int>(col) + 1};
+          col += 2;
+          continue;
+        }
+        if (style == Style::kSingle && r == '\'') {
+          if (col + 1 < text.size() && text[col + 1] == '\'' &&
+              value[i] == '\'') {
+            at[i++] = {line + 1, static_cast<int>(col) + 1};
+            col += 2;
+            continue;
+          }
+          return start;
+        }
+        if (style == Style::kDouble && r == '"') return start;
+        if (r == value[i]) {
+          at[i++] = {line + 1, static_cast<int>(col) + 1};
+          ++col;
+          continue;
+        }
+        // Flow scalars drop the spaces before a line break.
+        if (style != Style::kBlock && (r == ' ' || r == '\t') &&
+            first_non_space(text.substr(col)) == text.size() - col) {
+          col = text.size();
+          continue;
+        }
+        return start;
+      }
+      // A line break in the source: a space or a newline in the value.
+      if (value[i] != ' ' && value[i] != '\n') return start;
+      at[i++] = {line + 1, static_cast<int>(col) + 1};
+      ++line;
+      const absl::string_view next = line_text(line);
+      col = style == Style::kBlock ? std::min(block_indent, next.size())
+                                   : first_non_space(next);
+    }
+    at[value.size()] = {line + 1, static_cast<int>(col) + 1};
+    return at[offset];
+  }
+
+  // Compiles a `where:`. Null on error (reported at the exact character).
+  std::shared_ptr<const Predicate> ReadWhere(const Entry& e, const ExprEnv& env,
+                                             bool* ok) {
+    std::optional<std::string> text =
+        ReadText(e,
+                 "write the condition in quotes: where: 'props.plan == "
+                 "\"pro\"'");
+    if (!text.has_value()) {
+      *ok = false;
+      return nullptr;
+    }
+    ExprError error;
+    absl::StatusOr<std::unique_ptr<const Predicate>> compiled =
+        CompilePredicate(*text, env, &error);
+    if (!compiled.ok()) {
+      *ok = false;
+      Error(ScalarOffsetPos(e.value, error.offset),
+            absl::StrCat("in where: ", error.message), error.hint);
+      return nullptr;
+    }
+    return std::shared_ptr<const Predicate>(std::move(compiled).value());
+  }
+
+  // {event, where} (plus `extra` keys the caller reads itself).
+  bool ReadFilter(const Fields& fields, const YAML::Node& map,
+                  absl::string_view what, const ExprEnv& env,
+                  EventFilter* out) {
+    bool ok = Require(fields, map, "event", what,
+                      "name the event: event: onboarding_started");
+    if (const Entry* e = fields.Get("event")) {
+      std::optional<std::string> name = ReadEventName(*e);
+      if (name.has_value()) {
+        out->event = *name;
+      } else {
+        ok = false;
+      }
+    }
+    if (const Entry* e = fields.Get("where")) {
+      out->where = ReadWhere(*e, env, &ok);
+    }
+    return ok;
+  }
+
+  // --- rules ---------------------------------------------------------------
+
+  void ReadRules(const Entry& e, std::vector<RuleOut>* rules) {
+    if (e.value.IsNull()) return;
+    if (!e.value.IsSequence()) {
+      Error(ValuePos(e), "`rules` must be a list of rules",
+            "start each rule with `- id: ...`");
+      return;
+    }
+    for (auto it = e.value.begin(); it != e.value.end(); ++it) {
+      RuleOut out;
+      const int before = error_count_;
+      ReadRule(*it, &out);
+      out.valid = error_count_ == before;
+      rules->push_back(std::move(out));
+    }
+  }
+
+  void ReadRule(const YAML::Node& node, RuleOut* out) {
+    Rule& rule = out->rule;
+    rule.pos = {file_.path, PosOf(node).line, PosOf(node).column};
+    Fields f;
+    if (!ReadMap(node, "a rule",
+                 {"id", "description", "friction_hypothesis", "pattern",
+                  "action", "cooldown", "sample", "priority", "mode"},
+                 &f)) {
+      return;
+    }
+    Require(f, node, "id", "a rule", "give it a name: id: repeated_errors");
+    if (const Entry* e = f.Get("id")) {
+      std::optional<std::string> id =
+          ReadText(*e, "give it a name: id: repeated_errors");
+      if (id.has_value()) {
+        if (!IsRuleId(*id)) {
+          Error(ValuePos(*e),
+                absl::StrCat("`", *id, "` is not a valid rule id"),
+                "use lower-case letters, digits and _ (at most 64), e.g. "
+                "repeated_errors");
+        } else {
+          rule.id = *id;
+          out->id_pos = ValuePos(*e);
+        }
+      }
+    }
+    if (const Entry* e = f.Get("description")) {
+      if (std::optional<std::string> d = ReadText(*e, "write it as text")) {
+        rule.description = *d;
+      }
+    }
+    if (const Entry* e = f.Get("friction_hypothesis")) {
+      ReadFriction(*e, &rule.friction_hypothesis);
+    }
+    if (Require(f, node, "pattern", "a rule",
+                "say what to watch: pattern: { match: { event: ... } }")) {
+      ReadPattern(*f.Get("pattern"), &rule.pattern);
+    }
+    if (const Entry* e = f.Get("action")) ReadAction(*e, &rule.action);
+    if (const Entry* e = f.Get("cooldown")) {
+      rule.cooldown = ReadDuration(*e);
+    }
+    if (const Entry* e = f.Get("sample")) ReadSample(*e, &rule.sample);
+    if (const Entry* e = f.Get("priority")) {
+      if (std::optional<int64_t> p = ReadInt(*e, "priority: 10")) {
+        if (*p < -1000000 || *p > 1000000) {
+          Error(ValuePos(*e), "priority must be between -1000000 and 1000000",
+                "higher numbers win: priority: 10");
+        } else {
+          rule.priority = static_cast<int>(*p);
+        }
+      }
+    }
+    if (const Entry* e = f.Get("mode")) {
+      if (std::optional<std::string> m = ReadText(*e, "mode: live")) {
+        if (*m == "shadow") {
+          rule.shadow = true;
+        } else if (*m != "live") {
+          Error(ValuePos(*e), absl::StrCat("unknown mode `", *m, "`"),
+                "mode is live (the default: matches ask users) or shadow "
+                "(matches are recorded, nobody is asked)");
+        }
+      }
+    }
+  }
+
+  void ReadFriction(const Entry& e, std::string* out) {
+    static const absl::string_view kTypes[] = {"product", "process", "pricing",
+                                               "perception"};
+    std::optional<std::string> text =
+        ReadText(e, "one of product, process, pricing, perception");
+    if (!text.has_value()) return;
+    if (std::find(std::begin(kTypes), std::end(kTypes), *text) ==
+        std::end(kTypes)) {
+      const std::string near = internal::Nearest(*text, kTypes);
+      Error(ValuePos(e), absl::StrCat("`", *text, "` is not a friction type"),
+            near.empty()
+                ? std::string("one of product, process, pricing, perception")
+                : absl::StrCat("did you mean `", near,
+                               "`? (product, process, pricing, perception)"));
+      return;
+    }
+    *out = *text;
+  }
+
+  void ReadSample(const Entry& e, double* out) {
+    std::optional<std::string> text =
+        ReadText(e, "a share of users between 0 and 1: sample: 0.5");
+    if (!text.has_value()) return;
+    double value = 0;
+    if (!IsPlain(e.value) || !LooksLikeNumber(*text) ||
+        !absl::SimpleAtod(*text, &value)) {
+      Error(ValuePos(e),
+            absl::StrCat("`sample` must be a number, not `", *text, "`"),
+            "a share of users, without quotes: sample: 0.5");
+      return;
+    }
+    if (!(value > 0 && value <= 1)) {
+      Error(
+          ValuePos(e),
+          absl::StrCat("sample must be more than 0 and at most 1, not ", *text),
+          "sample: 0.5 asks half of the matched users (the same users "
+          "every time); 1 asks everyone");
+      return;
+    }
+    *out = value;
+  }
+
+  void ReadAction(const Entry& e, std::optional<Action>* out) {
+    Fields f;
+    if (!ReadMap(e.value, "an action",
+                 {"survey", "interview", "delay", "expires"}, &f,
+                 PosOf(e.key))) {
+      return;
+    }
+    Action action;
+    const Entry* survey = f.Get("survey");
+    const Entry* interview = f.Get("interview");
+    bool ok = true;
+    if (survey == nullptr && interview == nullptr) {
+      Error(PosOf(e.value), "an action needs `survey` or `interview`",
+            "action: { survey: cancel_exit } or action: { interview: "
+            "pricing_interview }");
+      ok = false;
+    } else if (survey != nullptr && interview != nullptr) {
+      const Entry* second =
+          PosOf(survey->key).line > PosOf(interview->key).line ||
+                  (PosOf(survey->key).line == PosOf(interview->key).line &&
+                   PosOf(survey->key).column > PosOf(interview->key).column)
+              ? survey
+              : interview;
+      Error(PosOf(second->key),
+            "an action has either `survey` or `interview`, not both",
+            "make two rules if both should be asked");
+      ok = false;
+    } else {
+      const Entry* target = survey != nullptr ? survey : interview;
+      action.kind =
+          survey != nullptr ? Action::Kind::kSurvey : Action::Kind::kInterview;
+      std::optional<std::string> id =
+          ReadText(*target, "name it: survey: cancel_exit");
+      if (!id.has_value()) {
+        ok = false;
+      } else if (!IsRuleId(*id)) {
+        Error(ValuePos(*target),
+              absl::StrCat("`", *id, "` is not a valid ", target->name, " id"),
+              "use lower-case letters, digits and _, e.g. cancel_exit");
+        ok = false;
+      } else {
+        action.target = *id;
+      }
+    }
+    if (const Entry* d = f.Get("delay")) {
+      std::optional<absl::Duration> delay = ReadDuration(*d);
+      if (delay.has_value()) {
+        action.delay = *delay;
+      } else {
+        ok = false;
+      }
+    }
+    if (const Entry* x = f.Get("expires")) {
+      std::optional<absl::Duration> expires = ReadDuration(*x);
+      if (!expires.has_value()) {
+        ok = false;
+      } else if (*expires <= absl::ZeroDuration()) {
+        Error(ValuePos(*x), "expires must be longer than 0s",
+              "how long the prompt stays valid: expires: \"24h\"");
+        ok = false;
+      } else {
+        action.expires = *expires;
+      }
+    }
+    if (ok) *out = std::move(action);
+  }
+
+  void ReadPattern(const Entry& e, Pattern* out) {
+    Fields f;
+    if (!ReadMap(e.value, "a pattern", {"match", "count", "sequence"}, &f,
+                 PosOf(e.key))) {
+      return;
+    }
+    if (f.entries().empty()) {
+      Error(PosOf(e.value), "a pattern needs one of match, count, sequence",
+            "pattern: { match: { event: subscription_cancelled } }");
+      return;
+    }
+    if (f.entries().size() > 1) {
+      for (size_t i = 1; i < f.entries().size(); ++i) {
+        Error(PosOf(f.entries()[i].key),
+              absl::StrCat("a pattern has exactly one kind; this one is "
+                           "already `",
+                           f.entries()[0].name, "`"),
+              "write a separate rule for each kind");
+      }
+      return;
+    }
+    const Entry& kind = f.entries()[0];
+    if (kind.name == "match") {
+      MatchPattern match;
+      Fields m;
+      if (ReadMap(kind.value, "a match pattern", {"event", "where"}, &m,
+                  PosOf(kind.key)) &&
+          ReadFilter(m, kind.value, "a match pattern", ExprEnv{},
+                     &match.filter)) {
+        *out = std::move(match);
+      }
+    } else if (kind.name == "count") {
+      ReadCount(kind, out);
+    } else {
+      ReadSequence(kind, out);
+    }
+  }
+
+  bool ReadWithin(const Fields& f, const YAML::Node& map,
+                  absl::string_view kind, absl::Duration* out) {
+    if (!Require(f, map, "within", absl::StrCat("a ", kind, " pattern"),
+                 absl::StrCat("every ", kind,
+                              " pattern needs a window: within: \"10m\""))) {
+      return false;
+    }
+    const Entry& e = *f.Get("within");
+    std::optional<absl::Duration> d = ReadDuration(e);
+    if (!d.has_value()) return false;
+    if (*d <= absl::ZeroDuration()) {
+      Error(ValuePos(e), "within must be longer than 0s", "within: \"10m\"");
+      return false;
+    }
+    *out = *d;
+    return true;
+  }
+
+  void ReadCount(const Entry& kind, Pattern* out) {
+    CountPattern count;
+    Fields f;
+    if (!ReadMap(kind.value, "a count pattern",
+                 {"event", "where", "group_by", "at_least", "within"}, &f,
+                 PosOf(kind.key))) {
+      return;
+    }
+    bool ok =
+        ReadFilter(f, kind.value, "a count pattern", ExprEnv{}, &count.filter);
+    if (const Entry* g = f.Get("group_by")) {
+      ok = ReadGroupBy(*g, &count.group_by) && ok;
+    }
+    if (Require(f, kind.value, "at_least", "a count pattern",
+                "how many events: at_least: 3")) {
+      const Entry& a = *f.Get("at_least");
+      std::optional<int64_t> n = ReadInt(a, "at_least: 3");
+      if (!n.has_value()) {
+        ok = false;
+      } else if (*n < 1 || *n > 1000000) {
+        Error(ValuePos(a),
+              absl::StrCat("at_least must be at least 1, not ", *n),
+              "how many matching events make a match: at_least: 3");
+        ok = false;
+      } else {
+        count.at_least = static_cast<int>(*n);
+      }
+    } else {
+      ok = false;
+    }
+    ok = ReadWithin(f, kind.value, "count", &count.within) && ok;
+    if (ok) *out = std::move(count);
+  }
+
+  bool ReadGroupBy(const Entry& e, std::vector<std::string>* out) {
+    if (!e.value.IsSequence()) {
+      Error(ValuePos(e), "group_by must be a list of event properties",
+            "group_by: [props.code]");
+      return false;
+    }
+    bool ok = true;
+    for (auto it = e.value.begin(); it != e.value.end(); ++it) {
+      const YAML::Node& item = *it;
+      const std::string text = item.IsScalar() ? item.Scalar() : "";
+      std::string key;
+      if (absl::StartsWith(text, "props.")) {
+        key = text.substr(6);
+      } else if (absl::StartsWith(text, "props[\"") &&
+                 absl::EndsWith(text, "\"]")) {
+        key = text.substr(7, text.size() - 9);
+      }
+      const bool spaced = key.find_first_of(" \t\"[]") != std::string::npos;
+      if (key.empty() || spaced) {
+        Error(PosOf(item),
+              item.IsScalar()
+                  ? absl::StrCat("group_by entry `", text,
+                                 "` is not an event property")
+                  : std::string("a group_by entry must be props.<name>"),
+              absl::StartsWith(text, "user.")
+                  ? "group_by names event properties (props.code); user "
+                    "traits cannot group"
+                  : "write props.<name>, e.g. group_by: [props.code]");
+        ok = false;
+        continue;
+      }
+      if (std::find(out->begin(), out->end(), key) != out->end()) {
+        Error(PosOf(item), absl::StrCat("`", text, "` is listed twice"),
+              "list each property once");
+        ok = false;
+        continue;
+      }
+      out->push_back(key);
+    }
+    return ok;
+  }
+
+  void ReadSequence(const Entry& kind, Pattern* out) {
+    SequencePattern seq;
+    Fields f;
+    if (!ReadMap(kind.value, "a sequence", {"steps", "absent", "within"}, &f,
+                 PosOf(kind.key))) {
+      return;
+    }
+    bool ok = Require(f, kind.value, "steps", "a sequence",
+                      "steps: [ { as: start, event: onboarding_started } ]");
+    // Pass 1: each step's map and alias, so that a condition naming a later
+    // step can be told so.
+    std::vector<Fields> step_fields;
+    std::vector<YAML::Node> step_nodes;
+    std::vector<std::string> aliases;
+    std::map<std::string, Pos> alias_pos;
+    if (const Entry* s = f.Get("steps")) {
+      if (!s->value.IsSequence() || s->value.size() == 0) {
+        Error(ValuePos(*s),
+              s->value.IsSequence() ? "a sequence needs at least one step"
+                                    : "steps must be a list of steps",
+              "steps: [ { as: start, event: onboarding_started } ]");
+        ok = false;
+      } else {
+        for (auto it = s->value.begin(); it != s->value.end(); ++it) {
+          Fields sf;
+          if (!ReadMap(*it, "a step", {"as", "event", "where"}, &sf)) {
+            ok = false;
+            continue;
+          }
+          std::string alias;
+          if (const Entry* a = sf.Get("as")) {
+            std::optional<std::string> name =
+                ReadText(*a, "name the step: as: start");
+            if (!name.has_value()) {
+              ok = false;
+            } else if (!IsAlias(*name) || IsReservedAlias(*name)) {
+              Error(
+                  ValuePos(*a),
+                  IsReservedAlias(*name)
+                      ? absl::StrCat("`", *name,
+                                     "` cannot name a step: the conditions "
+                                     "use it already")
+                      : absl::StrCat("`", *name, "` is not a valid step name"),
+                  "use lower-case letters, digits and _, starting with a "
+                  "letter: as: start");
+              ok = false;
+            } else if (auto first = alias_pos.find(*name);
+                       first != alias_pos.end()) {
+              Error(ValuePos(*a),
+                    absl::StrCat("two steps are named `", *name, "` (first at ",
+                                 PosText(file_.path, first->second), ")"),
+                    "give each step its own name");
+              ok = false;
+            } else {
+              alias = *name;
+              alias_pos.emplace(*name, ValuePos(*a));
+            }
+          }
+          aliases.push_back(alias);
+          step_fields.push_back(std::move(sf));
+          step_nodes.push_back(*it);
+        }
+      }
+    }
+    // Pass 2: events and conditions; a step reads earlier steps only.
+    for (size_t i = 0; i < step_fields.size(); ++i) {
+      ExprEnv env;
+      env.step_aliases.assign(aliases.begin(), aliases.begin() + i);
+      env.later_step_aliases.assign(aliases.begin() + i, aliases.end());
+      SequencePattern::Step step;
+      step.alias = aliases[i];
+      ok = ReadFilter(step_fields[i], step_nodes[i], "a step", env,
+                      &step.filter) &&
+           ok;
+      seq.steps.push_back(std::move(step));
+    }
+    if (const Entry* a = f.Get("absent")) {
+      Fields af;
+      if (ReadMap(a->value, "absent", {"event", "where"}, &af, PosOf(a->key))) {
+        ExprEnv env;
+        env.step_aliases = aliases;
+        EventFilter absent;
+        if (ReadFilter(af, a->value, "absent", env, &absent)) {
+          seq.absent = std::move(absent);
+        } else {
+          ok = false;
+        }
+      } else {
+        ok = false;
+      }
+    }
+    ok = ReadWithin(f, kind.value, "sequence", &seq.within) && ok;
+    if (ok) *out = std::move(seq);
+  }
+
+  // --- contact policy ------------------------------------------------------
+
+  std::optional<PolicyOut> ReadPolicy(const Entry& e) {
+    PolicyOut out;
+    out.pos = PosOf(e.key);
+    Fields f;
+    const int before = error_count_;
+    if (!ReadMap(e.value, "contact_policy",
+                 {"max_prompts_per_user", "per", "max_interviews_per_user",
+                  "interviews_per", "quiet_hours"},
+                 &f, PosOf(e.key))) {
+      return out;
+    }
+    ContactPolicy& p = out.policy;
+    auto count = [&](absl::string_view key, std::optional<int>* dst) {
+      const Entry* x = f.Get(key);
+      if (x == nullptr) return;
+      std::optional<int64_t> n = ReadInt(*x, absl::StrCat(key, ": 1"));
+      if (!n.has_value()) return;
+      if (*n < 0 || *n > 1000000) {
+        Error(ValuePos(*x), absl::StrCat(key, " must be 0 or more"),
+              absl::StrCat(key, ": 1"));
+        return;
+      }
+      *dst = static_cast<int>(*n);
+    };
+    auto window = [&](absl::string_view key,
+                      std::optional<absl::Duration>* dst) {
+      const Entry* x = f.Get(key);
+      if (x == nullptr) return;
+      std::optional<absl::Duration> d = ReadDuration(*x);
+      if (!d.has_value()) return;
+      if (*d <= absl::ZeroDuration()) {
+        Error(ValuePos(*x), absl::StrCat(key, " must be longer than 0s"),
+              absl::StrCat(key, ": \"7d\""));
+        return;
+      }
+      *dst = *d;
+    };
+    count("max_prompts_per_user", &p.max_prompts_per_user);
+    window("per", &p.per);
+    count("max_interviews_per_user", &p.max_interviews_per_user);
+    window("interviews_per", &p.interviews_per);
+    auto pair = [&](absl::string_view limit, absl::string_view per) {
+      const Entry* l = f.Get(limit);
+      const Entry* w = f.Get(per);
+      if ((l == nullptr) == (w == nullptr)) return;
+      const Entry* given = l != nullptr ? l : w;
+      Error(PosOf(given->key),
+            absl::StrCat("`", limit, "` and `", per, "` go together"),
+            absl::StrCat("e.g. ", limit, ": 1, ", per, ": \"7d\""));
+    };
+    pair("max_prompts_per_user", "per");
+    pair("max_interviews_per_user", "interviews_per");
+    if (const Entry* q = f.Get("quiet_hours")) {
+      if (!q->value.IsNull()) {
+        std::optional<std::string> text =
+            ReadText(*q, "quiet_hours: \"22:00-08:00\" or quiet_hours: null");
+        if (text.has_value()) {
+          if (!ValidQuietHours(*text)) {
+            Error(ValuePos(*q),
+                  absl::StrCat("`", *text, "` is not a time range"),
+                  "write start-end in 24-hour time, e.g. quiet_hours: "
+                  "\"22:00-08:00\"; null for none");
+          } else {
+            p.quiet_hours = *text;
+          }
+        }
+      }
+    }
+    out.valid = error_count_ == before;
+    return out;
+  }
+
+  static bool ValidQuietHours(absl::string_view text) {
+    auto clock = [](absl::string_view t) {
+      if (t.size() != 5 || t[2] != ':') return -1;
+      for (int i : {0, 1, 3, 4}) {
+        if (!absl::ascii_isdigit(t[i])) return -1;
+      }
+      const int h = (t[0] - '0') * 10 + (t[1] - '0');
+      const int m = (t[3] - '0') * 10 + (t[4] - '0');
+      if (h > 23 || m > 59) return -1;
+      return h * 60 + m;
+    };
+    std::vector<absl::string_view> parts = absl::StrSplit(text, '-');
+    if (parts.size() != 2) return false;
+    const int a = clock(parts[0]);
+    const int b = clock(parts[1]);
+    return a >= 0 && b >= 0 && a != b;
+  }
+
+  // --- tests ---------------------------------------------------------------
+
+  void ReadTests(const Entry& e, std::vector<TestOut>* tests) {
+    if (e.value.IsNull()) return;
+    if (!e.value.IsSequence()) {
+      Error(ValuePos(e), "`tests` must be a list of tests",
+            "start each test with `- name: ...`");
+      return;
+    }
+    for (auto it = e.value.begin(); it != e.value.end(); ++it) {
+      TestOut out;
+      const int before = error_count_;
+      ReadTest(*it, &out);
+      if (!out.test.name.empty()) {
+        auto [first, inserted] = test_names_.emplace(out.test.name, PosOf(*it));
+        if (!inserted) {
+          Error(PosOf(*it),
+                absl::StrCat("two tests are named `", out.test.name,
+                             "` (first at ", PosText(file_.path, first->second),
+                             ")"),
+                "give each test its own name");
+        }
+      }
+      out.valid = error_count_ == before;
+      tests->push_back(std::move(out));
+    }
+  }
+
+  void ReadTest(const YAML::Node& node, TestOut* out) {
+    RuleTest& test = out->test;
+    test.pos = {file_.path, PosOf(node).line, PosOf(node).column};
+    Fields f;
+    if (!ReadMap(node, "a test",
+                 {"name", "events", "identify", "expect", "run_for"}, &f)) {
+      return;
+    }
+    if (Require(f, node, "name", "a test",
+                "name it: name: abandons_after_30m")) {
+      if (std::optional<std::string> n =
+              ReadText(*f.Get("name"), "name: abandons_after_30m")) {
+        test.name = *n;
+      }
+    }
+    if (const Entry* e = f.Get("events")) {
+      ForEachItem(*e, "events", [&](const YAML::Node& item) {
+        ReadTestEvent(item, test.name, test.events.size(), &test.events);
+      });
+    }
+    if (const Entry* e = f.Get("identify")) {
+      ForEachItem(*e, "identify", [&](const YAML::Node& item) {
+        ReadIdentify(item, &test.traits);
+      });
+    }
+    if (const Entry* e = f.Get("expect")) {
+      ForEachItem(*e, "expect",
+                  [&](const YAML::Node& item) { ReadExpect(item, out); });
+    }
+    if (const Entry* e = f.Get("run_for")) test.run_for = ReadDuration(*e);
+  }
+
+  template <typename Fn>
+  void ForEachItem(const Entry& e, absl::string_view what, Fn fn) {
+    if (e.value.IsNull()) return;
+    if (!e.value.IsSequence()) {
+      Error(ValuePos(e), absl::StrCat("`", what, "` must be a list"),
+            absl::StrCat("start each item with `- ` or write ", what,
+                         ": [ {...}, {...} ]"));
+      return;
+    }
+    for (auto it = e.value.begin(); it != e.value.end(); ++it) fn(*it);
+  }
+
+  bool ReadUser(const Fields& f, const YAML::Node& map, absl::string_view what,
+                std::string* out) {
+    if (!Require(f, map, "user", what, "user: u1")) return false;
+    const Entry& e = *f.Get("user");
+    std::optional<std::string> user = ReadText(e, "user: u1");
+    if (!user.has_value()) return false;
+    if (user->empty() || user->size() > 256) {
+      Error(ValuePos(e), "a user id has 1 to 256 characters", "user: u1");
+      return false;
+    }
+    *out = *user;
+    return true;
+  }
+
+  bool ReadAt(const Fields& f, const YAML::Node& map, absl::string_view what,
+              absl::Duration* out) {
+    if (!Require(f, map, "at", what,
+                 "the time since the start of the test: at: \"5m\"")) {
+      return false;
+    }
+    std::optional<absl::Duration> d = ReadDuration(*f.Get("at"));
+    if (!d.has_value()) return false;
+    *out = *d;
+    return true;
+  }
+
+  void ReadTestEvent(const YAML::Node& node, absl::string_view test_name,
+                     size_t index, std::vector<RuleTest::Event>* events) {
+    Fields f;
+    if (!ReadMap(node, "a test event", {"at", "user", "event", "id", "props"},
+                 &f)) {
+      return;
+    }
+    RuleTest::Event ev;
+    bool ok = ReadAt(f, node, "a test event", &ev.at);
+    ok = ReadUser(f, node, "a test event", &ev.user) && ok;
+    if (Require(f, node, "event", "a test event",
+                "name the event: event: onboarding_started")) {
+      std::optional<std::string> name = ReadEventName(*f.Get("event"));
+      if (name.has_value()) {
+        ev.event = *name;
+      } else {
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+    if (const Entry* e = f.Get("id")) {
+      std::optional<std::string> id = ReadText(*e, "id: e1");
+      if (!id.has_value()) {
+        ok = false;
+      } else if (id->empty() || id->size() > 128) {
+        Error(ValuePos(*e), "an event id has 1 to 128 characters", "id: e1");
+        ok = false;
+      } else if (auto [first, inserted] = event_ids_.emplace(
+                     absl::StrCat(test_name, "\n", *id), ValuePos(*e));
+                 !inserted) {
+        Error(
+            ValuePos(*e),
+            absl::StrCat("event id `", *id, "` is used twice in this test (",
+                         "first at ", PosText(file_.path, first->second), ")"),
+            "the server stores an event id once; give each event its own "
+            "id or leave id out");
+        ok = false;
+      } else {
+        ev.event_id = *id;
+      }
+    } else {
+      // Deterministic, and unlike anything a sender would choose.
+      ev.event_id = absl::StrCat("test:", test_name, ":", index + 1);
+    }
+    if (const Entry* e = f.Get("props")) {
+      ok = ReadValues(*e, "props", &ev.props) && ok;
+    }
+    if (ok) events->push_back(std::move(ev));
+  }
+
+  void ReadIdentify(const YAML::Node& node,
+                    std::vector<RuleTest::Trait>* traits) {
+    Fields f;
+    if (!ReadMap(node, "an identify entry", {"at", "user", "traits"}, &f)) {
+      return;
+    }
+    RuleTest::Trait t;
+    bool ok = ReadAt(f, node, "an identify entry", &t.at);
+    ok = ReadUser(f, node, "an identify entry", &t.user) && ok;
+    if (Require(f, node, "traits", "an identify entry",
+                "traits: { plan: pro }")) {
+      ok = ReadValues(*f.Get("traits"), "traits", &t.traits) && ok;
+    } else {
+      ok = false;
+    }
+    if (ok) traits->push_back(std::move(t));
+  }
+
+  void ReadExpect(const YAML::Node& node, TestOut* out) {
+    Fields f;
+    if (!ReadMap(node, "an expected match", {"rule", "user", "at"}, &f)) {
+      return;
+    }
+    RuleTest::Expect x;
+    bool ok = true;
+    Pos rule_pos;
+    if (Require(f, node, "rule", "an expected match",
+                "rule: onboarding_abandonment")) {
+      const Entry& r = *f.Get("rule");
+      std::optional<std::string> rule =
+          ReadText(r, "rule: onboarding_abandonment");
+      if (rule.has_value()) {
+        x.rule = *rule;
+        rule_pos = ValuePos(r);
+      } else {
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+    ok = ReadUser(f, node, "an expected match", &x.user) && ok;
+    ok = ReadAt(f, node, "an expected match", &x.at) && ok;
+    if (ok) {
+      out->test.expect.push_back(std::move(x));
+      out->expect_rule_pos.push_back(rule_pos);
+    }
+  }
+
+  // A map of name: value, each value a text, number, true/false or time.
+  bool ReadValues(const Entry& e, absl::string_view what,
+                  google::protobuf::Map<std::string, hark::v1::Value>* out) {
+    if (e.value.IsNull()) return true;
+    Fields f;
+    if (!e.value.IsMap()) {
+      Error(ValuePos(e), absl::StrCat("`", what, "` must be a map"),
+            absl::StrCat(what, ": { plan: pro, seats: 3 }"));
+      return false;
+    }
+    bool ok = true;
+    absl::flat_hash_set<std::string> seen;
+    for (auto it = e.value.begin(); it != e.value.end(); ++it) {
+      const YAML::Node& key = it->first;
+      const YAML::Node& value = it->second;
+      if (!key.IsScalar() || key.Scalar().empty() || key.Scalar().size() > 64) {
+        Error(PosOf(key), "a key here is a name of 1 to 64 characters",
+              absl::StrCat(what, ": { plan: pro }"));
+        ok = false;
+        continue;
+      }
+      if (!seen.insert(key.Scalar()).second) {
+        Error(PosOf(key),
+              absl::StrCat("`", key.Scalar(), "` is given twice in ", what),
+              "keep one of them");
+        ok = false;
+        continue;
+      }
+      if (!value.IsScalar()) {
+        Error(value.IsNull() ? PosOf(key) : PosOf(value),
+              value.IsNull() ? absl::StrCat("`", key.Scalar(), "` has no value")
+                             : absl::StrCat("`", key.Scalar(),
+                                            "` must be a single value, not ",
+                                            value.IsMap() ? "a map" : "a list"),
+              "values are text (\"pro\"), numbers (3), true/false or times "
+              "(2024-05-01T10:00:00Z); write \"\" for empty text");
+        ok = false;
+        continue;
+      }
+      (*out)[key.Scalar()] = ToValue(value);
+    }
+    return ok;
+  }
+
+  // Quoted → text; unquoted true/false → bool, numbers → number, RFC 3339
+  // times → timestamp, anything else → text (as YAML reads it).
+  static hark::v1::Value ToValue(const YAML::Node& node) {
+    hark::v1::Value v;
+    const std::string& s = node.Scalar();
+    if (!IsPlain(node)) {
+      v.set_string_value(s);
+      return v;
+    }
+    if (s == "true" || s == "True" || s == "TRUE") {
+      v.set_bool_value(true);
+      return v;
+    }
+    if (s == "false" || s == "False" || s == "FALSE") {
+      v.set_bool_value(false);
+      return v;
+    }
+    double n = 0;
+    if (LooksLikeNumber(s) && absl::SimpleAtod(s, &n) && std::isfinite(n)) {
+      v.set_number_value(n);
+      return v;
+    }
+    absl::Time t;
+    std::string err;
+    if (s.size() >= 20 && absl::ascii_isdigit(s[0]) &&
+        absl::ParseTime(absl::RFC3339_full, s, &t, &err)) {
+      const int64_t seconds = absl::ToUnixSeconds(t);
+      v.mutable_timestamp_value()->set_seconds(seconds);
+      v.mutable_timestamp_value()->set_nanos(static_cast<int32_t>(
+          absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
+      return v;
+    }
+    v.set_string_value(s);
+    return v;
+  }
+
+  const SourceFile& file_;
+  std::vector<LoadError>* errors_;
+  std::vector<absl::string_view> lines_;
+  int error_count_ = 0;
+  absl::flat_hash_map<std::string, Pos> test_names_;
+  absl::flat_hash_map<std::string, Pos> event_ids_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const RuleSet>> LoadRuleSet(
+    absl::Span<const SourceFile> files, std::vector<LoadError>* errors) {
+  std::vector<LoadError> local;
+  if (errors == nullptr) errors = &local;
+  // Per file, so that errors found later (duplicates across files, tests
+  // naming unknown rules) still come out in file order.
+  std::vector<std::vector<LoadError>> file_errors(files.size());
+  std::vector<std::vector<FileLoader::RuleOut>> file_rules(files.size());
+  std::vector<std::vector<FileLoader::TestOut>> file_tests(files.size());
+  struct IdSite {
+    size_t file;
+    Pos pos;
+  };
+  absl::flat_hash_map<std::string, IdSite> ids;
+  std::optional<std::pair<size_t, FileLoader::PolicyOut>> policy;
+  for (size_t i = 0; i < files.size(); ++i) {
+    std::optional<FileLoader::PolicyOut> file_policy;
+    FileLoader(files[i], &file_errors[i])
+        .Load(&file_rules[i], &file_tests[i], &file_policy);
+    for (FileLoader::RuleOut& r : file_rules[i]) {
+      if (r.rule.id.empty()) continue;
+      auto [first, inserted] = ids.emplace(r.rule.id, IdSite{i, r.id_pos});
+      if (!inserted) {
+        file_errors[i].push_back(LoadError{
+            files[i].path, r.id_pos.line, r.id_pos.column,
+            absl::StrCat(
+                "rule id `", r.rule.id, "` is already used at ",
+                PosText(files[first->second.file].path, first->second.pos)),
+            "every rule needs its own id; rename one of them"});
+        r.valid = false;
+      }
+    }
+    if (file_policy.has_value()) {
+      if (policy.has_value()) {
+        file_errors[i].push_back(LoadError{
+            files[i].path, file_policy->pos.line, file_policy->pos.column,
+            absl::StrCat(
+                "contact_policy is already set at ",
+                PosText(files[policy->first].path, policy->second.pos)),
+            "keep one contact_policy for the whole rules folder"});
+      } else {
+        policy.emplace(i, std::move(*file_policy));
+      }
+    }
+  }
+  // Expected matches must name rules of the set.
+  std::vector<absl::string_view> all_ids;
+  for (const auto& [id, site] : ids) all_ids.push_back(id);
+  std::sort(all_ids.begin(), all_ids.end());
+  for (size_t i = 0; i < files.size(); ++i) {
+    for (FileLoader::TestOut& t : file_tests[i]) {
+      for (size_t k = 0; k < t.test.expect.size(); ++k) {
+        const std::string& rule = t.test.expect[k].rule;
+        if (ids.contains(rule)) continue;
+        const std::string near = internal::Nearest(rule, all_ids);
+        file_errors[i].push_back(LoadError{
+            files[i].path, t.expect_rule_pos[k].line,
+            t.expect_rule_pos[k].column,
+            absl::StrCat("test `", t.test.name, "` expects rule `", rule,
+                         "`, which no file defines"),
+            near.empty()
+                ? absl::StrCat("the rules are ",
+                               all_ids.empty() ? std::string("(none)")
+                                               : absl::StrJoin(all_ids, ", "))
+                : absl::StrCat("did you mean `", near, "`?")});
+        t.valid = false;
+      }
+    }
+  }
+  size_t count = 0;
+  for (std::vector<LoadError>& list : file_errors) {
+    std::stable_sort(
+        list.begin(), list.end(), [](const LoadError& a, const LoadError& b) {
+          return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+        });
+    count += list.size();
+    for (LoadError& e : list) errors->push_back(std::move(e));
+  }
+  if (count > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        count, count == 1 ? " error" : " errors", " in the rule files; first: ",
+        (*errors)[errors->size() - count].ToString()));
+  }
+  RuleSetBuilder builder;
+  for (auto& rules : file_rules) {
+    for (FileLoader::RuleOut& r : rules) builder.AddRule(std::move(r.rule));
+  }
+  for (auto& tests : file_tests) {
+    for (FileLoader::TestOut& t : tests) builder.AddTest(std::move(t.test));
+  }
+  if (policy.has_value()) builder.SetContactPolicy(policy->second.policy);
+  absl::StatusOr<std::shared_ptr<const RuleSet>> set = builder.Build();
+  if (!set.ok()) {
+    // The checks above cover what Build() checks; this is a safety net.
+    errors->push_back(LoadError{"", 0, 0, std::string(set.status().message()),
+                                "please report this to the Hark maintainers"});
+  }
+  return set;
+}
+
+absl::StatusOr<std::vector<SourceFile>> ReadRuleDir(absl::string_view dir) {
+  namespace fs = std::filesystem;
+  const fs::path root{std::string(dir)};
+  std::error_code ec;
+  if (!fs::exists(root, ec)) {
+    return absl::NotFoundError(
+        absl::StrCat("rules folder ", dir, " does not exist"));
+  }
+  if (!fs::is_directory(root, ec)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rules folder ", dir, " is not a folder"));
+  }
+  std::vector<SourceFile> files;
+  fs::recursive_directory_iterator it(
+      root, fs::directory_options::follow_directory_symlink, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot list ", dir, ": ", ec.message()));
+  }
+  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot list ", dir, ": ", ec.message()));
+    }
+    const fs::path& path = it->path();
+    const std::string name = path.filename().string();
+    // Hidden files and folders (.git, editor swap files) are not rules.
+    if (!name.empty() && name[0] == '.') {
+      if (it->is_directory(ec)) it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_regular_file(ec)) continue;
+    const std::string ext = path.extension().string();
+    if (ext != ".yaml" && ext != ".yml") continue;
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream content;
+    content << in.rdbuf();
+    if (!in.good() && !in.eof()) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot read ", path.string()));
+    }
+    files.push_back(SourceFile{path.lexically_relative(root).generic_string(),
+                               content.str()});
+  }
+  std::sort(
+      files.begin(), files.end(),
+      [](const SourceFile& a, const SourceFile& b) { return a.path < b.path; });
+  return files;
 }
 
 }  // namespace hark::rules
