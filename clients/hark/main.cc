@@ -183,10 +183,14 @@ Checks every rule file (*.yaml and *.yml, also in subfolders) under DIR with
 the loader harkd itself uses, without a server: unknown keys, wrong types,
 bad durations, bad or ill-typed where: expressions, duplicate rule ids, a
 missing within, ... Every error of every file is reported at once, as
-  DIR/FILE:LINE:COLUMN: what is wrong
-    hint: how to fix it
-(most editors jump to such a position), then a summary such as
-"3 errors in 2 files". When the files load: "ok: 4 rules in 3 files".
+DIR/FILE:LINE:COLUMN (most editors jump to such a position), the problem
+and a hint, then a summary:
+  rules/triggers.yaml:14:9: unknown key `withn` in a sequence
+    hint: did you mean `within`?
+  rules/triggers.yaml:25:61: `10 minutes` is not a duration (in `within`)
+    hint: use a number and a unit: 30s, 10m, 2h, 14d (or combined: 1h30m)
+  2 errors in 1 file
+When the files load: "ok: 4 rules in 1 file".
 
 Exit status: 0 when the rules load, 1 when there are errors or DIR cannot
 be read, 2 usage error.
