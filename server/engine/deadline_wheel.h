@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -60,7 +61,20 @@ class DeadlineWheel {
     }
   };
 
-  absl::btree_map<int64_t, std::vector<uint32_t>> buckets_;
+  using Bucket = std::vector<uint32_t>;
+  Bucket* BucketFor(int64_t bucket);
+
+  // Buckets are boxed so that the cache below may point at them.
+  absl::btree_map<int64_t, std::unique_ptr<Bucket>> buckets_;
+  // Recently used buckets, direct-mapped: new deadlines are event time plus
+  // one of a few `within`s, so a handful of buckets take most of them and a
+  // hit skips the btree search.
+  static constexpr int kCacheSize = 16;
+  struct CacheEntry {
+    int64_t bucket = INT64_MIN;
+    Bucket* entries = nullptr;
+  };
+  CacheEntry cache_[kCacheSize];
   std::vector<std::pair<int64_t, uint32_t>> heap_;
   // Every bucket up to and including this one has been moved to the heap.
   int64_t drained_upto_ = INT64_MIN;

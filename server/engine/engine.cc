@@ -466,16 +466,16 @@ class Engine::Impl {
     return c.handle;
   }
   void ReleaseIfEmpty(Handle h) {
-    if (users_.block(h) != nullptr && users_.block(h)->num_records == 0) {
+    if (users_.block(h) && users_.block(h).empty()) {
       users_.Release(h);
     }
   }
 
   // The offset of the record of (rule, group) in the user's block, or -1.
-  int64_t FindRecord(const UserStore::Block* b, uint32_t rule,
+  int64_t FindRecord(internal::UserBlock b, uint32_t rule,
                      uint64_t group) const {
-    const char* recs = b->records();
-    const uint32_t size = b->records_size();
+    const char* recs = b.records();
+    const uint32_t size = b.records_size();
     uint32_t off = 0;
     while (off < size) {
       const char* r = recs + off;
@@ -493,30 +493,27 @@ class Engine::Impl {
   // `rec` and schedules the user for the record's expiry.
   void WriteRecord(Handle h, int64_t off, uint32_t old_size,
                    absl::string_view rec, int64_t expiry) {
-    UserStore::Block* b = users_.block(h);
+    internal::UserBlock b = users_.block(h);
     const Plan& p = plans_[HeadRule(rec.data())];
     if (off >= 0) {
-      if (IsArmed(b->records() + off, p)) --armed_;
+      if (IsArmed(b.records() + off, p)) --armed_;
     } else {
-      off = b->records_size();
-      ++b->num_records;
+      off = b.records_size();
       ++live_;
     }
     if (IsArmed(rec.data(), p)) ++armed_;
     users_.Splice(h, static_cast<uint32_t>(off), old_size, rec.data(),
                   static_cast<uint32_t>(rec.size()));
     b = users_.block(h);
-    if (expiry < b->next_due) {
-      b->next_due = expiry;
+    if (expiry < b.next_due()) {
+      b.set_next_due(expiry);
       wheel_.Add(expiry, h);
     }
   }
 
   void RemoveRecord(Handle h, int64_t off, uint32_t size) {
-    UserStore::Block* b = users_.block(h);
-    const char* r = b->records() + off;
+    const char* r = users_.block(h).records() + off;
     if (IsArmed(r, plans_[HeadRule(r)])) --armed_;
-    --b->num_records;
     --live_;
     users_.Splice(h, static_cast<uint32_t>(off), size, nullptr, 0);
   }
@@ -696,7 +693,7 @@ void Engine::Impl::ProcessCount(const Plan& p, uint32_t rule, Ctx& c,
   const int64_t off = FindRecord(users_.block(h), rule, group);
   uint32_t old_size = 0;
   if (off >= 0) {
-    const char* r = users_.block(h)->records() + off;
+    const char* r = users_.block(h).records() + off;
     old_size = RecordSize(r, p);
     const uint32_t n = HeadN(r);
     for (uint32_t i = 0; i < n; ++i) entries_.push_back(EntryAt(r, p, i));
@@ -749,7 +746,7 @@ void Engine::Impl::ProcessSequence(const Plan& p, uint32_t rule, Ctx& c,
     off = FindRecord(users_.block(h), rule, 0);
   }
   if (off >= 0) {
-    const char* r = users_.block(h)->records() + off;
+    const char* r = users_.block(h).records() + off;
     old_size = RecordSize(r, p);
     const uint32_t n = HeadN(r);
     first_time = EntryAt(r, p, 0).time;
@@ -805,6 +802,21 @@ void Engine::Impl::ProcessSequence(const Plan& p, uint32_t rule, Ctx& c,
   // older one (out of order) leaves the open sequence alone.
   if (off >= 0 && c.time < first_time) return;
   if (!EvalStep(p.steps[0], p, nullptr, c)) return;
+  if (off >= 0) {
+    const char* r = users_.block(h).records() + off;
+    const uint32_t n = HeadN(r);
+    const int64_t deadline = SatAdd(EntryAt(r, p, n - 1).time, p.within);
+    if (IsArmed(r, p) && c.time > deadline) {
+      // A new start after the old deadline: the old attempt was not
+      // cancelled in time, it only waits for the watermark. Fire it now
+      // rather than lose it (there is one slot per rule and user). A
+      // cancelling event older than this start could still arrive within
+      // the lateness; that one would come too late.
+      entries_.clear();
+      for (uint32_t i = 0; i < n; ++i) entries_.push_back(EntryAt(r, p, i));
+      Emit(p, c.event.user_id(), "", entries_, true, deadline, true, out);
+    }
+  }
   if (k == 1 && !p.has_absent) {
     entries_.assign(1, Entry{c.time, c.seq});
     Emit(p, c.event.user_id(), "", entries_, true, c.time, false, out);
@@ -838,8 +850,8 @@ void Engine::Impl::AdvanceWatermark(std::vector<MatchOut>* out) {
   wheel_.Expire(
       w,
       [this](uint32_t h) {
-        const UserStore::Block* b = users_.block(h);
-        return b == nullptr ? kNever : b->next_due;
+        const internal::UserBlock b = users_.block(h);
+        return b ? b.next_due() : kNever;
       },
       [this](uint32_t h) { Sweep(h); });
   if (fired_.empty()) return;
@@ -856,8 +868,8 @@ void Engine::Impl::AdvanceWatermark(std::vector<MatchOut>* out) {
 
 void Engine::Impl::Sweep(Handle h) {
   uint32_t off = 0;
-  while (off < users_.block(h)->records_size()) {
-    const char* r = users_.block(h)->records() + off;
+  while (off < users_.block(h).records_size()) {
+    const char* r = users_.block(h).records() + off;
     const Plan& p = plans_[HeadRule(r)];
     const uint32_t size = RecordSize(r, p);
     const int64_t expiry = Expiry(r, p);
@@ -871,7 +883,7 @@ void Engine::Impl::Sweep(Handle h) {
       for (uint32_t i = 0; i < HeadN(r); ++i) {
         entries_.push_back(EntryAt(r, p, i));
       }
-      Emit(p, users_.block(h)->id(), "", entries_, true, expiry, true, &fired_);
+      Emit(p, users_.block(h).id(), "", entries_, true, expiry, true, &fired_);
     }
     RemoveRecord(h, off, size);
   }
@@ -879,20 +891,20 @@ void Engine::Impl::Sweep(Handle h) {
 }
 
 void Engine::Impl::Reschedule(Handle h) {
-  UserStore::Block* b = users_.block(h);
-  if (b->num_records == 0) {
+  internal::UserBlock b = users_.block(h);
+  if (b.empty()) {
     users_.Release(h);
     return;
   }
   int64_t next = kNever;
   uint32_t off = 0;
-  while (off < b->records_size()) {
-    const char* r = b->records() + off;
+  while (off < b.records_size()) {
+    const char* r = b.records() + off;
     const Plan& p = plans_[HeadRule(r)];
     next = std::min(next, Expiry(r, p));
     off += RecordSize(r, p);
   }
-  b->next_due = next;
+  b.set_next_due(next);
   wheel_.Add(next, h);
 }
 
@@ -921,10 +933,10 @@ ReloadReport Engine::Impl::Reload(std::shared_ptr<const rules::RuleSet> rules) {
     if (remap[i] >= 0 && plans[remap[i]].kind != plans_[i].kind) remap[i] = -1;
   }
   for (Handle h = 0; h < users_.handle_limit(); ++h) {
-    if (users_.block(h) == nullptr) continue;
+    if (!users_.block(h)) continue;
     uint32_t off = 0;
-    while (off < users_.block(h)->records_size()) {
-      char* r = users_.block(h)->records() + off;
+    while (off < users_.block(h).records_size()) {
+      char* r = users_.block(h).records() + off;
       const uint32_t rule = HeadRule(r);
       const uint32_t size = RecordSize(r, plans_[rule]);
       if (remap[rule] < 0) {
@@ -958,13 +970,18 @@ std::string Engine::Impl::Checkpoint() const {
   }
   w.Varint(users_.size());
   for (Handle h = 0; h < users_.handle_limit(); ++h) {
-    const UserStore::Block* b = users_.block(h);
-    if (b == nullptr) continue;
-    w.Bytes(b->id());
-    w.Varint(b->num_records);
+    const internal::UserBlock b = users_.block(h);
+    if (!b) continue;
+    w.Bytes(b.id());
+    uint64_t count = 0;
+    for (uint32_t off = 0; off < b.records_size(); ++count) {
+      const char* r = b.records() + off;
+      off += RecordSize(r, plans_[HeadRule(r)]);
+    }
+    w.Varint(count);
     uint32_t off = 0;
-    while (off < b->records_size()) {
-      const char* r = b->records() + off;
+    while (off < b.records_size()) {
+      const char* r = b.records() + off;
       const uint32_t size = RecordSize(r, plans_[HeadRule(r)]);
       w.Bytes(absl::string_view(r, size));
       off += size;
@@ -1059,15 +1076,13 @@ absl::Status Engine::Impl::Restore(absl::string_view checkpoint) {
   recheck_ = true;
   for (UserRecords& user : users) {
     const Handle h = users_.FindOrCreate(user.id);
-    UserStore::Block* b = users_.block(h);
-    users_.Splice(h, b->records_size(), 0, user.records.data(),
+    users_.Splice(h, users_.block(h).records_size(), 0, user.records.data(),
                   static_cast<uint32_t>(user.records.size()));
-    b = users_.block(h);
-    b->num_records += user.count;
+    const internal::UserBlock b = users_.block(h);
     live_ += user.count;
     uint32_t off = 0;
-    while (off < b->records_size()) {
-      const char* r = b->records() + off;
+    while (off < b.records_size()) {
+      const char* r = b.records() + off;
       const Plan& p = plans_[HeadRule(r)];
       if (IsArmed(r, p)) ++armed_;
       off += RecordSize(r, p);

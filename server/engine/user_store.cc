@@ -3,31 +3,89 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 
 namespace hark::engine::internal {
 namespace {
 
+constexpr uint32_t kGranule = 8;
+constexpr uint32_t kMaxPooled = 512;
+constexpr size_t kSlabBytes = 64 * 1024;
+// Blocks above the pool's range are rare (users with dozens of open
+// slots); they come from malloc in steps of this many bytes.
+constexpr uint32_t kLargeStep = 256;
+
+// The allocation size of a block of `n` bytes: the pool class, or the
+// malloc request for large blocks.
+uint32_t AllocSize(uint32_t n) {
+  if (n <= kMaxPooled)
+    return std::max(16u, (n + kGranule - 1) & ~(kGranule - 1));
+  return (n + kLargeStep - 1) & ~(kLargeStep - 1);
+}
+
+// Bytes malloc hands out for a request of `n` (glibc: 8 bytes of chunk
+// header, 16-byte granularity).
+uint64_t MallocChunk(uint64_t n) {
+  return std::max<uint64_t>(32, (n + 8 + 15) & ~uint64_t{15});
+}
+
+uint32_t VarintLen(uint32_t v) {
+  uint32_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
 // Out of memory ends the process, as it would in any std container.
-void* CheckedRealloc(void* p, size_t n) {
-  void* q = std::realloc(p, n);
-  if (q == nullptr) std::abort();
-  return q;
+void* CheckedMalloc(size_t n) {
+  void* p = std::malloc(n);
+  if (p == nullptr) std::abort();
+  return p;
 }
 
 }  // namespace
 
-UserStore::UserStore() : index_(0, IdHash{&blocks_}, IdEq{&blocks_}) {}
+UserStore::UserStore()
+    : index_(0, IdHash{this}, IdEq{this}),
+      free_lists_(kMaxPooled / kGranule + 1, nullptr) {}
 
 UserStore::~UserStore() { Clear(); }
 
-uint64_t UserStore::ChunkBytes(uint64_t n) {
-  return std::max<uint64_t>(32, (n + 8 + 15) & ~uint64_t{15});
+char* UserStore::Allocate(uint32_t size) {
+  const uint32_t alloc = AllocSize(size);
+  if (alloc > kMaxPooled) {
+    large_bytes_ += MallocChunk(alloc);
+    return static_cast<char*>(CheckedMalloc(alloc));
+  }
+  char*& head = free_lists_[alloc / kGranule];
+  if (head != nullptr) {
+    char* p = head;
+    std::memcpy(&head, p, sizeof(char*));
+    return p;
+  }
+  if (slab_left_ < alloc) {
+    // The slab's tail (less than one block) is left unused.
+    slabs_.emplace_back(new char[kSlabBytes]);
+    slab_next_ = slabs_.back().get();
+    slab_left_ = kSlabBytes;
+  }
+  char* p = slab_next_;
+  slab_next_ += alloc;
+  slab_left_ -= alloc;
+  return p;
 }
 
-uint32_t UserStore::CapacityFor(uint32_t need) {
-  const uint64_t chunk = ChunkBytes(sizeof(Block) + uint64_t{need});
-  return static_cast<uint32_t>(chunk - 8 - sizeof(Block));
+void UserStore::Free(char* p, uint32_t size) {
+  const uint32_t alloc = AllocSize(size);
+  if (alloc > kMaxPooled) {
+    large_bytes_ -= MallocChunk(alloc);
+    std::free(p);
+    return;
+  }
+  char*& head = free_lists_[alloc / kGranule];
+  std::memcpy(p, &head, sizeof(char*));
+  head = p;
 }
 
 UserStore::Handle UserStore::Find(absl::string_view user) const {
@@ -39,84 +97,94 @@ UserStore::Handle UserStore::FindOrCreate(absl::string_view user) {
   auto it = index_.find(user);
   if (it != index_.end()) return *it;
   const auto id_len = static_cast<uint32_t>(user.size());
-  // Room for the id and a small first record, so that the common case (a
-  // new user gets one slot) allocates once.
-  const uint32_t cap = CapacityFor(id_len + 24);
-  void* mem = CheckedRealloc(nullptr, sizeof(Block) + cap);
-  auto* b = new (mem) Block{cap, id_len, kNever, id_len, 0};
-  std::memcpy(b->data(), user.data(), id_len);
-  block_bytes_ += ChunkBytes(sizeof(Block) + cap);
-  Handle h;
-  if (!free_.empty()) {
-    h = free_.back();
-    free_.pop_back();
-    blocks_[h] = b;
-  } else {
-    h = static_cast<Handle>(blocks_.size());
-    blocks_.push_back(b);
+  const uint32_t used = VarintLen(id_len) + id_len;
+  char* p = Allocate(UserBlock::kHeader + used);
+  Store64(p, kNever);
+  Store32(p + 8, used);
+  char* at = p + UserBlock::kHeader;
+  uint32_t v = id_len;
+  while (v >= 0x80) {
+    *at++ = static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
   }
+  *at++ = static_cast<char>(v);
+  std::memcpy(at, user.data(), id_len);
+
+  Handle h;
+  if (!free_handles_.empty()) {
+    h = free_handles_.back();
+    free_handles_.pop_back();
+  } else {
+    h = num_handles_++;
+    if ((h >> kPageBits) >= pages_.size()) {
+      pages_.emplace_back(new char*[size_t{1} << kPageBits]());
+    }
+  }
+  Slot(h) = p;
   index_.insert(h);
   return h;
 }
 
 void UserStore::Splice(Handle h, uint32_t offset, uint32_t old_size,
                        const char* data, uint32_t size) {
-  Block* b = blocks_[h];
-  const uint32_t used = b->used - old_size + size;
-  if (used > b->cap || (b->cap > 96 && used < b->cap / 2)) {
-    // Grow with a little slack above 64 bytes (users with many slots keep
-    // changing size), shrink when less than half is used.
-    const uint32_t cap = CapacityFor(used > 64 ? used + used / 8 : used);
-    const uint64_t old_chunk = ChunkBytes(sizeof(Block) + b->cap);
-    if (used < b->used) {
-      // Shrinking: move the tail first, while the bytes still exist.
-      char* at = b->records() + offset;
-      std::memmove(at + size, at + old_size,
-                   b->records_size() - offset - old_size);
-      std::memcpy(at, data, size);
-      b->used = used;
-      b = static_cast<Block*>(CheckedRealloc(b, sizeof(Block) + cap));
-      b->cap = cap;
-      blocks_[h] = b;
-      block_bytes_ += ChunkBytes(sizeof(Block) + cap);
-      block_bytes_ -= old_chunk;
-      return;
-    }
-    b = static_cast<Block*>(CheckedRealloc(b, sizeof(Block) + cap));
-    b->cap = cap;
-    blocks_[h] = b;
-    block_bytes_ += ChunkBytes(sizeof(Block) + cap);
-    block_bytes_ -= old_chunk;
+  char* p = Slot(h);
+  UserBlock b(p);
+  const uint32_t used = b.used();
+  const uint32_t new_used = used - old_size + size;
+  const uint32_t head = static_cast<uint32_t>(b.records() - p) + offset;
+  const uint32_t tail = UserBlock::kHeader + used - head - old_size;
+  if (AllocSize(UserBlock::kHeader + new_used) ==
+      AllocSize(UserBlock::kHeader + used)) {
+    std::memmove(p + head + size, p + head + old_size, tail);
+    std::memcpy(p + head, data, size);
+    Store32(p + 8, new_used);
+    return;
   }
-  char* at = b->records() + offset;
-  std::memmove(at + size, at + old_size, b->records_size() - offset - old_size);
-  std::memcpy(at, data, size);
-  b->used = used;
+  char* q = Allocate(UserBlock::kHeader + new_used);
+  std::memcpy(q, p, head);
+  std::memcpy(q + head, data, size);
+  std::memcpy(q + head + size, p + head + old_size, tail);
+  Store32(q + 8, new_used);
+  Free(p, UserBlock::kHeader + used);
+  Slot(h) = q;
 }
 
 void UserStore::Release(Handle h) {
-  Block* b = blocks_[h];
-  if (b == nullptr) return;
+  char* p = Slot(h);
+  if (p == nullptr) return;
   index_.erase(h);
-  block_bytes_ -= ChunkBytes(sizeof(Block) + b->cap);
-  std::free(b);
-  blocks_[h] = nullptr;
-  free_.push_back(h);
+  Free(p, UserBlock::kHeader + UserBlock(p).used());
+  Slot(h) = nullptr;
+  free_handles_.push_back(h);
 }
 
 void UserStore::Clear() {
   index_.clear();
-  for (Block* b : blocks_) std::free(b);
-  blocks_.clear();
-  free_.clear();
-  block_bytes_ = 0;
+  for (Handle h = 0; h < num_handles_; ++h) {
+    char* p = Slot(h);
+    if (p != nullptr) {
+      const uint32_t alloc =
+          AllocSize(UserBlock::kHeader + UserBlock(p).used());
+      if (alloc > kMaxPooled) std::free(p);
+    }
+  }
+  pages_.clear();
+  num_handles_ = 0;
+  free_handles_.clear();
+  slabs_.clear();
+  slab_next_ = nullptr;
+  slab_left_ = 0;
+  std::fill(free_lists_.begin(), free_lists_.end(), nullptr);
+  large_bytes_ = 0;
 }
 
 uint64_t UserStore::bytes() const {
-  // flat_hash_set: one control byte plus one slot per bucket.
-  return block_bytes_ + index_.capacity() * (sizeof(Handle) + 1) +
-         blocks_.capacity() * sizeof(Block*) +
-         free_.capacity() * sizeof(Handle);
+  // flat_hash_set: one control byte plus one 4-byte slot per bucket.
+  return slabs_.size() * MallocChunk(kSlabBytes) + large_bytes_ +
+         index_.capacity() * (sizeof(Handle) + 1) +
+         pages_.size() * MallocChunk(sizeof(char*) << kPageBits) +
+         pages_.capacity() * sizeof(pages_[0]) +
+         free_handles_.capacity() * sizeof(Handle);
 }
 
 }  // namespace hark::engine::internal

@@ -1,53 +1,91 @@
 #ifndef HARK_SERVER_ENGINE_USER_STORE_H_
 #define HARK_SERVER_ENGINE_USER_STORE_H_
 
-// The engine's per-user memory: every user with at least one open slot owns
-// exactly one heap block holding a small header, its user id and its slot
-// records packed back to back. Users are reached through a 4-byte handle
-// (an index into a vector of block pointers) interned in a hash set keyed by
-// the user id stored inside the block, so the id is kept once and a user
-// costs a 4-byte set entry, an 8-byte pointer and one allocation.
+// The engine's per-user memory. Every user with at least one open slot owns
+// exactly one block holding, packed back to back:
 //
-// The store knows nothing about what records mean: the engine decides their
-// sizes and contents and edits them with Splice(). A user whose last record
-// is removed should be released with Release() by the engine.
+//   i64  next_due    earliest expiry of the user's records (engine-kept)
+//   u32  used        bytes after these 12: id length + id + records
+//   varint id length, the user id
+//   the slot records (their format is the engine's business)
+//
+// Users are reached through a 4-byte handle (an index into a paged table of
+// block pointers) interned in a hash set keyed by the id stored inside the
+// block: the id is kept once, and a user costs a 4-byte set entry, an 8-byte
+// table entry, 13 bytes of header and its id.
+//
+// Blocks come from a size-class pool (8-byte classes up to 512 bytes, carved
+// from 64 KiB slabs) rather than straight from malloc, which would add an
+// 8-byte chunk header and round to 16 bytes per user. A block always sits in
+// the class of its current size, so it moves when it grows or shrinks past
+// a class boundary. Freed blocks are reused by later users of the same class;
+// slab memory is not handed back to the system until Clear() (bytes()
+// counts it all, free or not).
 //
 // Handles of released users are reused, so holders of a handle (the
-// deadline wheel) must re-check it (see Block::next_due).
+// deadline wheel) must re-check it (see next_due).
 //
 // Thread-compatible.
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
+#include "server/engine/codec.h"
 
 namespace hark::engine::internal {
+
+// A view of one user's block; invalidated by Splice() and Release().
+class UserBlock {
+ public:
+  UserBlock() = default;
+  explicit UserBlock(char* p) : p_(p) {}
+  explicit operator bool() const { return p_ != nullptr; }
+
+  int64_t next_due() const { return Load64(p_); }
+  void set_next_due(int64_t due) { Store64(p_, due); }
+  absl::string_view id() const {
+    uint32_t len;
+    const char* at = IdStart(&len);
+    return absl::string_view(at, len);
+  }
+  char* records() const {
+    uint32_t len;
+    return const_cast<char*>(IdStart(&len)) + len;
+  }
+  uint32_t records_size() const {
+    return static_cast<uint32_t>(p_ + kHeader + used() - records());
+  }
+  bool empty() const { return records_size() == 0; }
+
+  static constexpr uint32_t kHeader = 12;
+  uint32_t used() const { return Load32(p_ + 8); }
+
+ private:
+  const char* IdStart(uint32_t* len) const {
+    const char* at = p_ + kHeader;
+    uint32_t v = 0;
+    for (int shift = 0;; shift += 7) {
+      const auto byte = static_cast<unsigned char>(*at++);
+      v |= static_cast<uint32_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) break;
+    }
+    *len = v;
+    return at;
+  }
+
+  char* p_ = nullptr;
+};
 
 class UserStore {
  public:
   using Handle = uint32_t;
   static constexpr Handle kNoUser = ~Handle{0};
   static constexpr int64_t kNever = INT64_MAX;
-
-  // Followed in the same allocation by `id_len` bytes of user id and then
-  // the records (`used - id_len` bytes).
-  struct Block {
-    uint32_t cap;      // bytes available after the header
-    uint32_t used;     // bytes in use after the header
-    int64_t next_due;  // earliest expiry of any record (engine-maintained)
-    uint32_t id_len;
-    uint32_t num_records;  // engine-maintained
-    char* data() { return reinterpret_cast<char*>(this + 1); }
-    const char* data() const { return reinterpret_cast<const char*>(this + 1); }
-    absl::string_view id() const { return absl::string_view(data(), id_len); }
-    char* records() { return data() + id_len; }
-    const char* records() const { return data() + id_len; }
-    uint32_t records_size() const { return used - id_len; }
-  };
 
   UserStore();
   ~UserStore();
@@ -58,11 +96,10 @@ class UserStore {
   // Creates an empty block (no records, next_due = kNever) if needed.
   Handle FindOrCreate(absl::string_view user);
   // Null for a released handle.
-  Block* block(Handle h) const { return blocks_[h]; }
+  UserBlock block(Handle h) const { return UserBlock(Slot(h)); }
   // Replaces `old_size` bytes of the record area at `offset` with `size`
   // bytes copied from `data` (which must not point into this block), moving
-  // the rest of the records. Grows or shrinks the allocation as needed, so
-  // pointers into the block are invalid afterwards.
+  // the rest of the records. May move the block.
   void Splice(Handle h, uint32_t offset, uint32_t old_size, const char* data,
               uint32_t size);
   // Frees the user's block and forgets the user.
@@ -71,42 +108,53 @@ class UserStore {
 
   // Users with a block.
   size_t size() const { return index_.size(); }
-  // Every handle slot, released ones included (block() is null for those).
-  Handle handle_limit() const { return static_cast<Handle>(blocks_.size()); }
-  // Estimated bytes allocated: the blocks with malloc's per-chunk overhead,
-  // the hash set's backing array and the handle vectors.
+  // Every handle, released ones included (block() is null for those).
+  Handle handle_limit() const { return num_handles_; }
+  // Estimated bytes allocated: pool slabs (in use or free), blocks too big
+  // for the pool with malloc's overhead, the hash set and handle tables.
   uint64_t bytes() const;
 
  private:
+  static constexpr uint32_t kPageBits = 12;  // handles per table page: 4096
+
+  char*& Slot(Handle h) const {
+    return pages_[h >> kPageBits][h & ((1u << kPageBits) - 1)];
+  }
+
+  // Size-class allocation; `size` is the block's full size.
+  char* Allocate(uint32_t size);
+  void Free(char* p, uint32_t size);
+
   struct IdHash {
     using is_transparent = void;
-    const std::vector<Block*>* blocks;
+    const UserStore* store;
     size_t operator()(absl::string_view id) const {
       return absl::Hash<absl::string_view>()(id);
     }
-    size_t operator()(Handle h) const { return (*this)((*blocks)[h]->id()); }
+    size_t operator()(Handle h) const { return (*this)(store->block(h).id()); }
   };
   struct IdEq {
     using is_transparent = void;
-    const std::vector<Block*>* blocks;
+    const UserStore* store;
     absl::string_view Id(absl::string_view id) const { return id; }
-    absl::string_view Id(Handle h) const { return (*blocks)[h]->id(); }
+    absl::string_view Id(Handle h) const { return store->block(h).id(); }
     template <typename A, typename B>
     bool operator()(const A& a, const B& b) const {
       return Id(a) == Id(b);
     }
   };
 
-  // Bytes malloc hands out for a request of `n` (glibc: 8 bytes of chunk
-  // header, 16-byte granularity, 32-byte minimum).
-  static uint64_t ChunkBytes(uint64_t n);
-  // A capacity >= `need` that fills its malloc chunk.
-  static uint32_t CapacityFor(uint32_t need);
-
-  std::vector<Block*> blocks_;
-  std::vector<Handle> free_;
+  std::vector<std::unique_ptr<char*[]>> pages_;
+  Handle num_handles_ = 0;
+  std::vector<Handle> free_handles_;
   absl::flat_hash_set<Handle, IdHash, IdEq> index_;
-  uint64_t block_bytes_ = 0;  // sum of ChunkBytes of live blocks
+
+  // The pool.
+  std::vector<std::unique_ptr<char[]>> slabs_;
+  char* slab_next_ = nullptr;
+  size_t slab_left_ = 0;
+  std::vector<char*> free_lists_;  // per class: intrusive singly linked
+  uint64_t large_bytes_ = 0;       // malloc chunk bytes of large blocks
 };
 
 }  // namespace hark::engine::internal

@@ -240,6 +240,23 @@ TEST(AbsencePattern, RepeatedStartMovesTheDeadline) {
   EXPECT_EQ(m[0].events[0].seq, 2);
 }
 
+TEST(AbsencePattern, RestartAfterTheDeadlineFiresTheOldAttemptFirst) {
+  Driver d(Abandonment());
+  d.Send("u1", "onboarding_started", Min(0));
+  // After the first deadline (30m) in event time; the watermark (29m30s)
+  // has not passed it yet.
+  auto m = d.Send("u1", "onboarding_started", Min(30) + absl::Seconds(30));
+  ASSERT_THAT(m, SizeIs(1));
+  EXPECT_EQ(m[0].matched_at, kT0 + Min(30));
+  EXPECT_TRUE(m[0].at_deadline);
+  EXPECT_EQ(m[0].events[0].seq, 1);
+  EXPECT_EQ(d.engine().stats().pending_deadlines, 1u);
+  m = d.Advance(Min(120));
+  ASSERT_THAT(m, SizeIs(1));
+  EXPECT_EQ(m[0].matched_at, kT0 + Min(60) + absl::Seconds(30));
+  EXPECT_EQ(m[0].events[0].seq, 2);
+}
+
 TEST(AbsencePattern, OlderRepeatedStartIsIgnored) {
   Driver d(Abandonment());
   d.Send("u1", "onboarding_started", Min(10));
