@@ -868,7 +868,8 @@ int Matches(const Args& args) {
     (json ? std::cerr : std::cout)
         << (json ? "hark: " : "") << "showing the newest "
         << result.matches.size()
-        << " matches; there are more (raise --limit)\n";
+        << (result.matches.size() == 1 ? " match" : " matches")
+        << "; there are more (raise --limit)\n";
   }
   return kExitOk;
 }
