@@ -1444,8 +1444,9 @@ class FileLoader {
     bool ok = true;
     absl::flat_hash_set<std::string> seen;
     for (auto it = e.value.begin(); it != e.value.end(); ++it) {
-      const YAML::Node& key = it->first;
-      const YAML::Node& value = it->second;
+      // Copies: `it->` points into a temporary proxy (yaml-cpp).
+      const YAML::Node key = it->first;
+      const YAML::Node value = it->second;
       if (!key.IsScalar() || key.Scalar().empty() || key.Scalar().size() > 64) {
         Error(PosOf(key), "a key here is a name of 1 to 64 characters",
               absl::StrCat(what, ": { plan: pro }"));

@@ -8,6 +8,10 @@
 
 namespace testing_alloc {
 
+// False where operator new cannot be replaced (AddressSanitizer builds);
+// CountAllocations then always returns 0.
+bool Available();
+
 int CountAllocations(absl::FunctionRef<void()> fn);
 
 }  // namespace testing_alloc

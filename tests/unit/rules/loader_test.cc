@@ -763,10 +763,11 @@ TEST(LoaderTest, TestsMayExpectRulesOfOtherFiles) {
 }
 
 TEST(LoaderTest, NoExceptionEscapesOnHostileInput) {
+  static constexpr char kGarbage[] = "\0\xff\xfe garbage \x01: [";
   std::string deep(20000, '[');
   std::vector<std::string> inputs = {
       deep,
-      std::string("\0\xff\xfe garbage \x01: [", 18),
+      std::string(kGarbage, sizeof(kGarbage) - 1),
       "rules: [*a]\n",
       "? [a, b]\n: c\n",
       "rules:\n  - &r { id: r, pattern: { match: { event: x } } }\n  - *r\n",
