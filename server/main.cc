@@ -57,6 +57,11 @@ Flags:
                           DUPLICATE (rebuilt from the log at start). A resend
                           of an event older than that is stored again.
                           Default: 4000000
+  --allowed-lateness=DURATION
+                          How late an event may arrive (after events with
+                          later times, or after the clock) and still count
+                          for count/sequence/absence rules. Absence rules fire
+                          this long after their deadline. Default: 1m
   --log-level=LEVEL       trace, debug, info, warn, error. Default: info
   --log-format=text|json  Default: text
   --port-file=PATH        Write the bound port to PATH once serving.
@@ -66,7 +71,8 @@ Flags:
   --help                  Show this help.
 
 Signals: SIGTERM or SIGINT stop taking calls, finish in-flight calls, commit
-and exit 0.
+and exit 0. SIGHUP reloads the rules folder; an invalid set is refused (the
+errors are logged) and the serving rules stay.
 )";
 
 struct Flags {
@@ -136,6 +142,14 @@ Flags ParseFlags(int argc, char** argv) {
                    value + "'");
       }
       flags.server.ingest.max_future = d;
+    } else if (name == "allowed-lateness") {
+      absl::Duration d;
+      if (!absl::ParseDuration(value, &d) || d < absl::ZeroDuration()) {
+        UsageError(
+            "--allowed-lateness must be a duration such as 30s or 1m, not '" +
+            value + "'");
+      }
+      flags.server.runner.engine.allowed_lateness = d;
     } else if (name == "queue-events") {
       if (!ParseSize(value, &flags.server.ingest.queue_capacity_events)) {
         UsageError("--queue-events must be a positive number");
@@ -261,17 +275,6 @@ int main(int argc, char** argv) {
   if (!std::filesystem::is_directory(flags.server.rules_dir, ec)) {
     spdlog::warn("rules folder {} does not exist; serving without rules",
                  flags.server.rules_dir);
-  } else {
-    int files = 0;
-    for (const auto& entry : std::filesystem::recursive_directory_iterator(
-             flags.server.rules_dir, ec)) {
-      if (entry.path().extension() == ".yaml") ++files;
-    }
-    // The rule engine is not part of this build yet; say so plainly.
-    spdlog::info(
-        "rules folder {}: {} YAML files found; the rule engine is "
-        "not built yet, no rule is evaluated",
-        flags.server.rules_dir, files);
   }
 
   bool keys_created = false;
@@ -289,6 +292,9 @@ int main(int argc, char** argv) {
     spdlog::info("API keys: {}", flags.server.keys.server_path);
   }
   const int port = (*server)->port();
+  const auto rules = (*server)->runner().rules();
+  spdlog::info("rules: {} loaded from {}", rules.rules->rules().size(),
+               flags.server.rules_dir);
   spdlog::info("database {} (durability {})", flags.server.store.path,
                flags.server.store.durability == hark::store::Durability::kFull
                    ? "full"
@@ -312,7 +318,17 @@ int main(int argc, char** argv) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      spdlog::info("SIGHUP: there are no rules to reload in this build");
+      auto report = (*server)->ReloadRulesFolder();
+      if (!report.ok()) {
+        spdlog::error("SIGHUP: reload refused, the serving rules stay: {}",
+                      std::string(report.status().message()));
+      } else {
+        spdlog::info(
+            "SIGHUP: rules reloaded from {}: {} kept, {} reset, {} "
+            "dropped, {} added",
+            flags.server.rules_dir, report->kept.size(), report->reset.size(),
+            report->dropped.size(), report->added.size());
+      }
       continue;
     }
     spdlog::info("{}: stopping; finishing in-flight calls",

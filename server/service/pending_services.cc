@@ -39,42 +39,6 @@ grpc::ServerUnaryReactor* PromptsService::RecordInterview(
                             "/hark.v1.Prompts/RecordInterview");
 }
 
-grpc::ServerUnaryReactor* RulesService::ValidateRules(
-    grpc::CallbackServerContext* context, const hark::v1::ValidateRulesRequest*,
-    hark::v1::ValidateRulesResponse*) {
-  return UnimplementedUnary(*keys_, context, "/hark.v1.Rules/ValidateRules");
-}
-
-grpc::ServerUnaryReactor* RulesService::ApplyRules(
-    grpc::CallbackServerContext* context, const hark::v1::ApplyRulesRequest*,
-    hark::v1::ApplyRulesResponse*) {
-  return UnimplementedUnary(*keys_, context, "/hark.v1.Rules/ApplyRules");
-}
-
-grpc::ServerUnaryReactor* RulesService::GetRules(
-    grpc::CallbackServerContext* context, const hark::v1::GetRulesRequest*,
-    hark::v1::GetRulesResponse*) {
-  return UnimplementedUnary(*keys_, context, "/hark.v1.Rules/GetRules");
-}
-
-grpc::ServerUnaryReactor* RulesService::TestRules(
-    grpc::CallbackServerContext* context, const hark::v1::TestRulesRequest*,
-    hark::v1::TestRulesResponse*) {
-  return UnimplementedUnary(*keys_, context, "/hark.v1.Rules/TestRules");
-}
-
-grpc::ServerUnaryReactor* RulesService::ListMatches(
-    grpc::CallbackServerContext* context, const hark::v1::ListMatchesRequest*,
-    hark::v1::ListMatchesResponse*) {
-  return UnimplementedUnary(*keys_, context, "/hark.v1.Rules/ListMatches");
-}
-
-grpc::ServerUnaryReactor* RulesService::Backtest(
-    grpc::CallbackServerContext* context, const hark::v1::BacktestRequest*,
-    hark::v1::BacktestResponse*) {
-  return UnimplementedUnary(*keys_, context, "/hark.v1.Rules/Backtest");
-}
-
 grpc::ServerUnaryReactor* ReviewService::ListResponses(
     grpc::CallbackServerContext* context, const hark::v1::ListResponsesRequest*,
     hark::v1::ListResponsesResponse*) {

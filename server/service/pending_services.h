@@ -7,7 +7,6 @@
 
 #include "hark/v1/prompts.grpc.pb.h"
 #include "hark/v1/review.grpc.pb.h"
-#include "hark/v1/rules.grpc.pb.h"
 #include "server/auth/auth.h"
 
 namespace hark::service {
@@ -33,33 +32,6 @@ class PromptsService final : public hark::v1::Prompts::CallbackService {
       grpc::CallbackServerContext* context,
       const hark::v1::RecordInterviewRequest*,
       hark::v1::RecordInterviewResponse*) override;
-
- private:
-  const auth::KeyRing* keys_;
-};
-
-class RulesService final : public hark::v1::Rules::CallbackService {
- public:
-  explicit RulesService(const auth::KeyRing* keys) : keys_(keys) {}
-  grpc::ServerUnaryReactor* ValidateRules(
-      grpc::CallbackServerContext* context,
-      const hark::v1::ValidateRulesRequest*,
-      hark::v1::ValidateRulesResponse*) override;
-  grpc::ServerUnaryReactor* ApplyRules(grpc::CallbackServerContext* context,
-                                       const hark::v1::ApplyRulesRequest*,
-                                       hark::v1::ApplyRulesResponse*) override;
-  grpc::ServerUnaryReactor* GetRules(grpc::CallbackServerContext* context,
-                                     const hark::v1::GetRulesRequest*,
-                                     hark::v1::GetRulesResponse*) override;
-  grpc::ServerUnaryReactor* TestRules(grpc::CallbackServerContext* context,
-                                      const hark::v1::TestRulesRequest*,
-                                      hark::v1::TestRulesResponse*) override;
-  grpc::ServerUnaryReactor* ListMatches(
-      grpc::CallbackServerContext* context, const hark::v1::ListMatchesRequest*,
-      hark::v1::ListMatchesResponse*) override;
-  grpc::ServerUnaryReactor* Backtest(grpc::CallbackServerContext* context,
-                                     const hark::v1::BacktestRequest*,
-                                     hark::v1::BacktestResponse*) override;
 
  private:
   const auth::KeyRing* keys_;

@@ -9,7 +9,9 @@
 #include "grpcpp/server.h"
 #include "hark/clock.h"
 #include "server/auth/auth.h"
+#include "server/engine/engine.h"
 #include "server/ingest/ingestor.h"
+#include "server/runtime/engine_runner.h"
 #include "server/store/store.h"
 
 namespace hark::service {
@@ -21,6 +23,7 @@ struct ServerOptions {
   std::string rules_dir = "rules";
   auth::KeyFiles keys;
   ingest::IngestOptions ingest;
+  runtime::RunnerOptions runner;
   // Defaults to the wall clock.
   const Clock* clock = nullptr;
 };
@@ -28,8 +31,10 @@ struct ServerOptions {
 // harkd: the store, the ingestion pipeline and the gRPC services.
 class Server {
  public:
-  // Opens the database, loads (or creates) the API keys, starts the writer
-  // thread and listens. `*keys_created` tells whether the keys were new.
+  // Opens the database, loads (or creates) the API keys, loads the rules
+  // folder (refusing to start on an invalid set, with every error in the
+  // message), recovers the engine, starts the writer thread and listens.
+  // `*keys_created` tells whether the keys were new.
   static absl::StatusOr<std::unique_ptr<Server>> Start(
       const ServerOptions& options, bool* keys_created);
 
@@ -40,18 +45,25 @@ class Server {
 
   ~Server();
 
+  // Reloads the rules folder (SIGHUP). An invalid set is refused with its
+  // errors and the serving set stays.
+  absl::StatusOr<engine::ReloadReport> ReloadRulesFolder();
+
   // The bound port.
   int port() const { return port_; }
   const ingest::Ingestor& ingestor() const { return *ingestor_; }
+  const runtime::EngineRunner& runner() const { return *runner_; }
 
  private:
   class Services;
   Server() = default;
 
+  std::string rules_dir_;
   int port_ = 0;
   bool shut_down_ = false;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<auth::KeyRing> keys_;
+  std::unique_ptr<runtime::EngineRunner> runner_;
   std::unique_ptr<ingest::Ingestor> ingestor_;
   std::unique_ptr<Services> services_;
   std::unique_ptr<grpc::Server> grpc_server_;

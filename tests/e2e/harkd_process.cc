@@ -97,6 +97,25 @@ int HarkdProcess::SignalAndWait(int sig) {
   return status;
 }
 
+void HarkdProcess::WriteFile(const std::string& relative_path,
+                             const std::string& content) const {
+  const std::filesystem::path path =
+      std::filesystem::path(dir_) / relative_path;
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::trunc) << content;
+}
+
+void HarkdProcess::CopyShippedRules() const {
+  for (const auto& entry :
+       std::filesystem::directory_iterator(HARK_SOURCE_DIR "/rules")) {
+    if (entry.path().extension() != ".yaml") continue;
+    std::filesystem::copy_file(
+        entry.path(),
+        std::filesystem::path(dir_) / "rules" / entry.path().filename(),
+        std::filesystem::copy_options::overwrite_existing);
+  }
+}
+
 std::string HarkdProcess::Key(const std::string& role) const {
   std::ifstream in(dir_ + "/hark-cli.keys");
   std::string line;

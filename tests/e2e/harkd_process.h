@@ -32,6 +32,12 @@ class HarkdProcess {
   // Sends `sig` and returns the exit status as waitpid reports it.
   int SignalAndWait(int sig);
 
+  // Writes a file under the temporary folder (e.g. "rules/x.yaml").
+  void WriteFile(const std::string& relative_path,
+                 const std::string& content) const;
+  // Copies the repository's shipped rules/*.yaml into the rules folder.
+  void CopyShippedRules() const;
+
   int port() const { return port_; }
   const std::string& dir() const { return dir_; }
   const std::string& error() const { return error_; }

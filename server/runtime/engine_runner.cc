@@ -1,0 +1,361 @@
+#include "server/runtime/engine_runner.h"
+
+#include <algorithm>
+#include <iterator>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "hark/status_macros.h"
+#include "hark/v1/rules.pb.h"
+#include "spdlog/spdlog.h"
+
+namespace hark::runtime {
+namespace {
+
+constexpr int kShard = 0;
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t micros = absl::ToUnixMicros(t);
+  int64_t seconds = micros / 1000000;
+  int64_t rest = micros % 1000000;
+  if (rest < 0) {
+    rest += 1000000;
+    --seconds;
+  }
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(rest * 1000));
+}
+
+// The alias of step `step` of `rule_id`'s sequence, if it has one.
+std::string StepAlias(const rules::RuleSet& set, absl::string_view rule_id,
+                      int step) {
+  const rules::Rule* rule = set.Find(rule_id);
+  if (rule == nullptr || step < 0) return "";
+  const auto* sequence = std::get_if<rules::SequencePattern>(&rule->pattern);
+  if (sequence == nullptr || step >= static_cast<int>(sequence->steps.size())) {
+    return "";
+  }
+  return sequence->steps[step].alias;
+}
+
+}  // namespace
+
+const hark::v1::Value* TraitCache::Trait(absl::string_view user_id,
+                                         absl::string_view key) const {
+  auto user = users_.find(user_id);
+  if (user == users_.end()) return nullptr;
+  auto it = user->second.find(key);
+  return it == user->second.end() ? nullptr : &it->second.value;
+}
+
+void TraitCache::Set(const store::TraitRecord& trait) {
+  Entry& entry = users_[trait.user_id][trait.key];
+  // Same rule as the store: the latest set_at wins.
+  if (entry.set_at > trait.set_at) return;
+  if (!entry.value.ParseFromString(trait.value)) {
+    entry.value.Clear();
+  }
+  entry.set_at = trait.set_at;
+}
+
+google::protobuf::Map<std::string, hark::v1::Value> TraitCache::Snapshot(
+    absl::string_view user_id) const {
+  google::protobuf::Map<std::string, hark::v1::Value> out;
+  auto user = users_.find(user_id);
+  if (user == users_.end()) return out;
+  for (const auto& [key, entry] : user->second) out[key] = entry.value;
+  return out;
+}
+
+EngineRunner::EngineRunner(store::Store* store, const Clock* clock,
+                           RulesInfo rules, const RunnerOptions& options)
+    : store_(store),
+      clock_(clock),
+      options_(options),
+      engine_(rules.rules, options.engine),
+      last_checkpoint_(clock->Now()),
+      rules_info_(std::move(rules)) {}
+
+absl::StatusOr<std::unique_ptr<EngineRunner>> EngineRunner::Start(
+    store::Store* store, const Clock* clock, RulesInfo rules,
+    const RunnerOptions& options) {
+  std::unique_ptr<EngineRunner> runner(
+      new EngineRunner(store, clock, std::move(rules), options));
+  RETURN_IF_ERROR(runner->Recover());
+  {
+    absl::MutexLock lock(&runner->join_mu_);
+    runner->thread_ = std::thread([r = runner.get()] { r->Loop(); });
+  }
+  return runner;
+}
+
+EngineRunner::~EngineRunner() { Shutdown(); }
+
+absl::Status EngineRunner::Recover() {
+  RETURN_IF_ERROR(store_->ScanTraits(
+      [this](const store::TraitRecord& trait) { traits_.Set(trait); }));
+  ASSIGN_OR_RETURN(std::optional<store::Checkpoint> checkpoint,
+                   store_->LoadCheckpoint(kShard));
+  if (checkpoint.has_value()) {
+    absl::Status restored = engine_.Restore(checkpoint->state);
+    if (!restored.ok()) {
+      // A checkpoint this build cannot read: start the engine empty and
+      // replay the whole log rather than refuse to start.
+      spdlog::warn(
+          "engine checkpoint unreadable ({}); replaying the event "
+          "log from the start",
+          restored.ToString());
+    } else {
+      checkpoint_seq_ = checkpoint->last_seq;
+    }
+  }
+  // Replay what was committed after the checkpoint. The store may not be
+  // called from inside the scan, so matches are stored afterwards.
+  uint64_t replayed = 0;
+  RETURN_IF_ERROR(store_->ScanEvents(
+      checkpoint_seq_, [&](int64_t seq, const store::EventRecord& record) {
+        // Deadlines between replayed events fire in event-time order.
+        engine_.AdvanceTo(record.event_time, &matches_);
+        ProcessEvent(seq, record);
+        ++replayed;
+      }));
+  engine_.AdvanceTo(clock_->Now(), &matches_);
+  FlushMatches();
+  if (!matches_.empty()) {
+    return absl::UnavailableError(
+        "could not store the matches found while replaying the event log");
+  }
+  if (replayed > 0) {
+    spdlog::info("engine: replayed {} events after checkpoint seq {}", replayed,
+                 checkpoint_seq_);
+  }
+  SaveCheckpoint();
+  absl::MutexLock lock(&mu_);
+  handed_seq_ = engine_.last_seq();
+  stats_.replayed_events = replayed;
+  stats_.engine = engine_.stats();
+  return absl::OkStatus();
+}
+
+void EngineRunner::OnCommitted(store::WriteBatch&& batch,
+                               const store::WriteResult& result) {
+  if (batch.events.empty() && batch.traits.empty()) return;
+  const size_t weight = batch.events.size() + batch.traits.size();
+  absl::MutexLock lock(&mu_);
+  auto has_room = [this, weight]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || queued_events_ == 0 ||
+           queued_events_ + weight <= options_.queue_capacity_events;
+  };
+  mu_.Await(absl::Condition(&has_room));
+  if (result.last_event_seq > 0) handed_seq_ = result.last_event_seq;
+  queue_.push_back(Batch{std::move(batch), result.first_event_seq});
+  queued_events_ += weight;
+}
+
+void EngineRunner::AfterCaughtUp(absl::AnyInvocable<void()> done) {
+  absl::MutexLock lock(&mu_);
+  waiters_.push_back(Waiter{handed_seq_, std::move(done)});
+}
+
+void EngineRunner::Reload(RulesInfo rules,
+                          absl::AnyInvocable<void(engine::ReloadReport)> done) {
+  absl::MutexLock lock(&mu_);
+  reloads_.push_back(PendingReload{std::move(rules), std::move(done)});
+}
+
+RulesInfo EngineRunner::rules() const {
+  absl::MutexLock lock(&mu_);
+  return rules_info_;
+}
+
+RunnerStats EngineRunner::stats() const {
+  absl::MutexLock lock(&mu_);
+  RunnerStats stats = stats_;
+  stats.queued_events = queued_events_;
+  return stats;
+}
+
+void EngineRunner::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  absl::MutexLock lock(&join_mu_);
+  if (thread_.joinable()) thread_.join();
+}
+
+void EngineRunner::ProcessEvent(int64_t seq, const store::EventRecord& record) {
+  hark::v1::Event event;
+  // Only events some rule looks at need their properties; the others just
+  // move the watermark and last_seq.
+  if (engine_.rules().RulesForEvent(record.name).empty() ||
+      !event.ParseFromString(record.payload)) {
+    event.Clear();
+    event.set_event_id(record.event_id);
+    event.set_user_id(record.user_id);
+    event.set_name(record.name);
+    SetTimestamp(record.event_time, event.mutable_timestamp());
+  }
+  engine_.Process(seq, event, traits_, &matches_);
+}
+
+void EngineRunner::Feed(Batch& batch) {
+  for (const store::TraitRecord& trait : batch.batch.traits) {
+    traits_.Set(trait);
+  }
+  int64_t seq = batch.first_seq;
+  for (const store::EventRecord& record : batch.batch.events) {
+    ProcessEvent(seq++, record);
+  }
+}
+
+void EngineRunner::FlushMatches() {
+  if (matches_.empty()) return;
+  std::vector<int64_t> seqs;
+  for (const engine::MatchOut& match : matches_) {
+    for (const engine::MatchedEventRef& ref : match.events) {
+      seqs.push_back(ref.seq);
+    }
+  }
+  absl::StatusOr<std::vector<store::EventRecord>> events =
+      store_->GetEventsBySeq(seqs);
+  if (!events.ok()) {
+    spdlog::error("engine: cannot load matched events, will retry: {}",
+                  events.status().ToString());
+    return;
+  }
+  absl::flat_hash_map<int64_t, const store::EventRecord*> by_seq;
+  for (const store::EventRecord& e : *events) by_seq[e.seq] = &e;
+
+  const absl::Time now = clock_->Now();
+  std::vector<store::MatchRecord> records;
+  records.reserve(matches_.size());
+  for (const engine::MatchOut& match : matches_) {
+    hark::v1::Match context;
+    context.set_match_id(match.match_id);
+    context.set_rule_id(match.rule_id);
+    context.set_rule_version(match.rule_version);
+    context.set_user_id(match.user_id);
+    context.set_group_key(match.group_key);
+    SetTimestamp(match.matched_at, context.mutable_matched_at());
+    for (const engine::MatchedEventRef& ref : match.events) {
+      hark::v1::MatchedEvent* out = context.add_events();
+      out->set_alias(StepAlias(engine_.rules(), match.rule_id, ref.step));
+      SetTimestamp(ref.time, out->mutable_timestamp());
+      auto it = by_seq.find(ref.seq);
+      if (it == by_seq.end()) continue;
+      hark::v1::Event event;
+      if (event.ParseFromString(it->second->payload)) {
+        out->set_event_id(event.event_id());
+        out->set_name(event.name());
+        *out->mutable_properties() = event.properties();
+      }
+    }
+    *context.mutable_traits() = traits_.Snapshot(match.user_id);
+
+    store::MatchRecord& record = records.emplace_back();
+    record.match_id = match.match_id;
+    record.rule_id = match.rule_id;
+    record.rule_version = match.rule_version;
+    record.user_id = match.user_id;
+    record.group_key = match.group_key;
+    record.matched_at = match.matched_at;
+    record.at_deadline = match.at_deadline;
+    record.created_at = now;
+    record.context = context.SerializeAsString();
+  }
+  absl::Status stored = store_->AppendMatches(records);
+  if (!stored.ok()) {
+    spdlog::error("engine: cannot store {} matches, will retry: {}",
+                  records.size(), stored.ToString());
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  stats_.matches_stored += matches_.size();
+  matches_.clear();
+}
+
+void EngineRunner::SaveCheckpoint() {
+  // Matches found so far must be stored first: a checkpoint past them
+  // would otherwise skip them on replay.
+  if (!matches_.empty()) return;
+  const int64_t seq = engine_.last_seq();
+  absl::Status saved =
+      store_->SaveCheckpoint(kShard, seq, clock_->Now(), engine_.Checkpoint());
+  if (!saved.ok()) {
+    spdlog::error("engine: checkpoint failed, will retry: {}",
+                  saved.ToString());
+    return;
+  }
+  checkpoint_seq_ = seq;
+  last_checkpoint_ = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  ++stats_.checkpoints;
+  stats_.checkpoint_seq = seq;
+}
+
+void EngineRunner::Loop() {
+  for (;;) {
+    std::deque<Batch> work;
+    std::vector<PendingReload> reloads;
+    bool stop;
+    {
+      absl::MutexLock lock(&mu_);
+      auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !queue_.empty() || !reloads_.empty() || stopping_;
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&has_work), options_.tick);
+      work.swap(queue_);
+      queued_events_ = 0;
+      reloads.swap(reloads_);
+      stop = stopping_;
+    }
+    for (Batch& batch : work) Feed(batch);
+    // Matches refer to the rule set they were found with: store them
+    // before a reload swaps it.
+    FlushMatches();
+    for (PendingReload& reload : reloads) {
+      engine::ReloadReport report = engine_.Reload(reload.rules.rules);
+      {
+        absl::MutexLock lock(&mu_);
+        rules_info_ = reload.rules;
+      }
+      reload.done(std::move(report));
+    }
+    engine_.AdvanceTo(clock_->Now(), &matches_);
+    FlushMatches();
+    const bool due =
+        clock_->Now() - last_checkpoint_ >= options_.checkpoint_every;
+    if (stop || (due && engine_.last_seq() != checkpoint_seq_)) {
+      SaveCheckpoint();
+    }
+    std::vector<Waiter> caught_up;
+    {
+      absl::MutexLock lock(&mu_);
+      stats_.engine = engine_.stats();
+      if (matches_.empty()) {
+        const int64_t done_seq = engine_.last_seq();
+        auto keep = std::partition(
+            waiters_.begin(), waiters_.end(),
+            [done_seq](const Waiter& w) { return w.seq > done_seq; });
+        std::move(keep, waiters_.end(), std::back_inserter(caught_up));
+        waiters_.erase(keep, waiters_.end());
+      }
+    }
+    for (Waiter& waiter : caught_up) waiter.done();
+    if (stop) {
+      absl::MutexLock lock(&mu_);
+      if (queue_.empty() && reloads_.empty()) break;
+    }
+  }
+  // Nothing will catch up any more; let waiting calls finish.
+  std::vector<Waiter> left;
+  {
+    absl::MutexLock lock(&mu_);
+    left.swap(waiters_);
+  }
+  for (Waiter& waiter : left) waiter.done();
+}
+
+}  // namespace hark::runtime

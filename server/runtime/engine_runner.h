@@ -1,0 +1,161 @@
+#ifndef HARK_SERVER_RUNTIME_ENGINE_RUNNER_H_
+#define HARK_SERVER_RUNTIME_ENGINE_RUNNER_H_
+
+// Runs the matching engine inside harkd: a thread that takes committed
+// event batches from the ingest writer, feeds them to the engine, advances
+// the watermark with the clock, stores matches with their context and makes
+// the engine's state durable by coalesced checkpoints (DESIGN.md, "Engine
+// semantics": checkpoints plus replay of the event log past them).
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "hark/clock.h"
+#include "server/engine/engine.h"
+#include "server/rules/rule_set.h"
+#include "server/store/store.h"
+
+namespace hark::runtime {
+
+struct RunnerOptions {
+  engine::EngineOptions engine;
+  // How often the watermark follows the clock when no events arrive; bounds
+  // how late an absence match fires after its deadline.
+  absl::Duration tick = absl::Milliseconds(20);
+  // A checkpoint is written when this much time passed since the last one
+  // and events were processed since (coalesced: never per event).
+  absl::Duration checkpoint_every = absl::Seconds(10);
+  // Committed events waiting for the engine; beyond it the ingest writer
+  // waits, so ingestion is pushed back instead of memory growing.
+  size_t queue_capacity_events = 200000;
+};
+
+// The user traits the engine reads, kept in memory (loaded at start, then
+// updated from every committed IdentifyUser). Engine thread only.
+class TraitCache final : public engine::TraitSource {
+ public:
+  const hark::v1::Value* Trait(absl::string_view user_id,
+                               absl::string_view key) const override;
+  void Set(const store::TraitRecord& trait);
+  // The user's traits (empty map if none).
+  google::protobuf::Map<std::string, hark::v1::Value> Snapshot(
+      absl::string_view user_id) const;
+
+ private:
+  struct Entry {
+    hark::v1::Value value;
+    absl::Time set_at;
+  };
+  absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, Entry>>
+      users_;
+};
+
+struct RulesInfo {
+  std::shared_ptr<const rules::RuleSet> rules;
+  absl::Time loaded_at;
+  // A folder path, or "ApplyRules".
+  std::string source;
+};
+
+struct RunnerStats {
+  engine::EngineStats engine;
+  uint64_t queued_events = 0;
+  uint64_t matches_stored = 0;
+  uint64_t checkpoints = 0;
+  int64_t checkpoint_seq = 0;
+  uint64_t replayed_events = 0;
+};
+
+class EngineRunner {
+ public:
+  // Loads the traits and the last checkpoint, replays the event log past it
+  // and starts the engine thread. `store` and `clock` must outlive it.
+  static absl::StatusOr<std::unique_ptr<EngineRunner>> Start(
+      store::Store* store, const Clock* clock, RulesInfo rules,
+      const RunnerOptions& options);
+  ~EngineRunner();
+
+  // Hands a committed batch to the engine thread. Called on the ingest
+  // writer thread; waits only while the engine's queue is full.
+  void OnCommitted(store::WriteBatch&& batch, const store::WriteResult& result);
+
+  // Swaps the rule set between batches; `done` runs on the engine thread
+  // with what happened to each rule's state.
+  void Reload(RulesInfo rules,
+              absl::AnyInvocable<void(engine::ReloadReport)> done);
+
+  // Runs `done` (on the engine thread) once every batch handed over before
+  // this call is processed and its matches are stored: read-your-writes for
+  // ListMatches, so a caller that got an ack sees the matches it caused.
+  void AfterCaughtUp(absl::AnyInvocable<void()> done);
+
+  RulesInfo rules() const;
+  RunnerStats stats() const;
+
+  // Processes what is queued, writes a final checkpoint and joins the
+  // thread. Call after the ingest writer has stopped. Idempotent.
+  void Shutdown();
+
+ private:
+  struct Batch {
+    store::WriteBatch batch;
+    int64_t first_seq = 0;
+  };
+  struct Waiter {
+    int64_t seq;  // handed_seq_ when the waiter came
+    absl::AnyInvocable<void()> done;
+  };
+  struct PendingReload {
+    RulesInfo rules;
+    absl::AnyInvocable<void(engine::ReloadReport)> done;
+  };
+
+  EngineRunner(store::Store* store, const Clock* clock, RulesInfo rules,
+               const RunnerOptions& options);
+  absl::Status Recover();
+  void Loop();
+  // Feeds one batch; collects matches in `matches_`.
+  void Feed(Batch& batch);
+  void ProcessEvent(int64_t seq, const store::EventRecord& record);
+  // Stores collected matches with their context. Engine thread only.
+  void FlushMatches();
+  void SaveCheckpoint();
+
+  store::Store* const store_;
+  const Clock* const clock_;
+  const RunnerOptions options_;
+
+  // Engine-thread state.
+  engine::Engine engine_;
+  TraitCache traits_;
+  std::vector<engine::MatchOut> matches_;
+  int64_t checkpoint_seq_ = 0;
+  absl::Time last_checkpoint_;
+
+  mutable absl::Mutex mu_;
+  std::deque<Batch> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_events_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<PendingReload> reloads_ ABSL_GUARDED_BY(mu_);
+  std::vector<Waiter> waiters_ ABSL_GUARDED_BY(mu_);
+  // The last event seq handed over by OnCommitted().
+  int64_t handed_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  RulesInfo rules_info_ ABSL_GUARDED_BY(mu_);
+  RunnerStats stats_ ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex join_mu_;
+  std::thread thread_ ABSL_GUARDED_BY(join_mu_);
+};
+
+}  // namespace hark::runtime
+
+#endif  // HARK_SERVER_RUNTIME_ENGINE_RUNNER_H_
