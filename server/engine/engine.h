@@ -5,6 +5,32 @@
 // every rule of a RuleSet, an event-time watermark and deadlines. One Engine
 // is one shard and is single-threaded (thread-compatible): its owner feeds
 // it events and clock ticks from one thread.
+//
+// Semantics (times are event times, with microsecond resolution):
+// - Watermark = max(latest event time, latest AdvanceTo wall time) -
+//   allowed_lateness; it never moves back. An event with time < watermark
+//   on arrival is late: counted; `match` rules still evaluate it; `count`
+//   and `sequence` (steps and absent events) ignore it.
+// - Events apply on arrival; a match is emitted by the call that completes
+//   it. Before an event is applied, the watermark moves and every deadline
+//   it passed fires, so those matches come first in `*out`.
+// - `within` is inclusive. count: at least N matching events whose first
+//   and last times are at most `within` apart, the last N by event time
+//   being kept sorted (out-of-order events take their place); on a match
+//   the group starts over. matched_at = the newest of the N (the completing
+//   event's time when events arrive in order). An event lacking a group_by
+//   property does not count (counted in type_mismatches).
+// - sequence: each later step at most `within` after the first step and not
+//   older than the previous step; the current step is tried first, then
+//   step 0 (a repeated first step restarts the sequence, unless it is older
+//   than the open sequence's start). With `absent`: the last step arms a
+//   deadline at its time + within; an absent event with time in (last step,
+//   deadline] cancels it; once the watermark passes the deadline the match
+//   fires with matched_at = deadline, at_deadline = true. A restart whose
+//   time is past the armed deadline fires the old attempt first.
+// - State lives as long as it can still match: count until its newest kept
+//   event is older than watermark - within, sequences until first step +
+//   within (or the deadline) is older than the watermark.
 
 #include <cstdint>
 #include <memory>
@@ -93,9 +119,9 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Feeds one committed event (`seq` is its position in the event log and
-  // must increase from call to call). Appends the matches it completes to
-  // `*out`. Late events (time < watermark) are counted and follow the
-  // documented policy in rules/README.md.
+  // must increase from call to call). Appends the matches it completes, and
+  // the deadlines its time lets the watermark pass, to `*out`. Late events
+  // (time < watermark) are counted and handled as described above.
   void Process(int64_t seq, const hark::v1::Event& event,
                const TraitSource& traits, std::vector<MatchOut>* out);
 
@@ -104,7 +130,8 @@ class Engine {
   void AdvanceTo(absl::Time wall_now, std::vector<MatchOut>* out);
 
   // Swaps the rule set between events: rules with the same id and version
-  // keep their state, the others start fresh.
+  // keep their state (even at a new position in the set), the others start
+  // fresh. O(total state).
   ReloadReport Reload(std::shared_ptr<const rules::RuleSet> rules);
 
   const rules::RuleSet& rules() const;
@@ -114,8 +141,13 @@ class Engine {
   int64_t last_seq() const;
 
   // Serializes all state (slots, deadlines, watermark, last_seq, rule
-  // versions). Restore() on an engine built with any rule set keeps the
-  // state of rules whose version is unchanged and drops the rest.
+  // versions) into a compact binary string, about the size of the state.
+  // Restore() on an engine built with any rule set keeps the state of rules
+  // whose id and version are unchanged and drops the rest; it replaces the
+  // engine's state (counters in stats() other than the state's are not
+  // restored). Deadlines that are already due fire at the next AdvanceTo()
+  // or event, once. DATA_LOSS on a malformed checkpoint, leaving the state
+  // as it was.
   std::string Checkpoint() const;
   absl::Status Restore(absl::string_view checkpoint);
 

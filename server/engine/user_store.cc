@@ -4,6 +4,17 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+// Free pool memory is poisoned so that AddressSanitizer still catches uses
+// of a block after it moved or was released.
+#define HARK_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define HARK_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define HARK_POISON(p, n) ((void)(p), (void)(n))
+#define HARK_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 namespace hark::engine::internal {
 namespace {
 
@@ -61,6 +72,7 @@ char* UserStore::Allocate(uint32_t size) {
   char*& head = free_lists_[alloc / kGranule];
   if (head != nullptr) {
     char* p = head;
+    HARK_UNPOISON(p, alloc);
     std::memcpy(&head, p, sizeof(char*));
     return p;
   }
@@ -69,10 +81,12 @@ char* UserStore::Allocate(uint32_t size) {
     slabs_.emplace_back(new char[kSlabBytes]);
     slab_next_ = slabs_.back().get();
     slab_left_ = kSlabBytes;
+    HARK_POISON(slab_next_, kSlabBytes);
   }
   char* p = slab_next_;
   slab_next_ += alloc;
   slab_left_ -= alloc;
+  HARK_UNPOISON(p, alloc);
   return p;
 }
 
@@ -86,6 +100,7 @@ void UserStore::Free(char* p, uint32_t size) {
   char*& head = free_lists_[alloc / kGranule];
   std::memcpy(p, &head, sizeof(char*));
   head = p;
+  HARK_POISON(p, alloc);
 }
 
 UserStore::Handle UserStore::Find(absl::string_view user) const {
@@ -136,13 +151,13 @@ void UserStore::Splice(Handle h, uint32_t offset, uint32_t old_size,
   if (AllocSize(UserBlock::kHeader + new_used) ==
       AllocSize(UserBlock::kHeader + used)) {
     std::memmove(p + head + size, p + head + old_size, tail);
-    std::memcpy(p + head, data, size);
+    if (size > 0) std::memcpy(p + head, data, size);
     Store32(p + 8, new_used);
     return;
   }
   char* q = Allocate(UserBlock::kHeader + new_used);
   std::memcpy(q, p, head);
-  std::memcpy(q + head, data, size);
+  if (size > 0) std::memcpy(q + head, data, size);
   std::memcpy(q + head + size, p + head + old_size, tail);
   Store32(q + 8, new_used);
   Free(p, UserBlock::kHeader + used);
@@ -171,6 +186,7 @@ void UserStore::Clear() {
   pages_.clear();
   num_handles_ = 0;
   free_handles_.clear();
+  for (auto& slab : slabs_) HARK_UNPOISON(slab.get(), kSlabBytes);
   slabs_.clear();
   slab_next_ = nullptr;
   slab_left_ = 0;
