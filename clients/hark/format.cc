@@ -72,6 +72,24 @@ std::string FormatStats(const hark::v1::GetStatsResponse& s,
   row("dedup window", absl::StrCat(WithThousands(s.dedup_window_size()), " / ",
                                    WithThousands(s.dedup_window_capacity()),
                                    " event ids remembered"));
+  if (s.has_engine()) {
+    const hark::v1::EngineStats& e = s.engine();
+    row("rules", absl::StrCat(e.rules(), " serving"));
+    row("engine", absl::StrCat(WithThousands(e.events()), " events, ",
+                               WithThousands(e.late_events()), " late, ",
+                               WithThousands(e.matches()), " matches stored"));
+    row("open matches",
+        absl::StrCat(WithThousands(e.live_states()), " (",
+                     WithThousands(e.state_bytes()), " bytes), ",
+                     WithThousands(e.pending_deadlines()),
+                     " deadlines pending"));
+    if (e.has_watermark()) row("watermark", FormatRfc3339(e.watermark()));
+    if (e.type_mismatches() > 0) {
+      row("type mismatches",
+          absl::StrCat(WithThousands(e.type_mismatches()),
+                       " comparisons on missing or wrongly typed values"));
+    }
+  }
   return out;
 }
 

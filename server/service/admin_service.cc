@@ -54,6 +54,23 @@ grpc::ServerUnaryReactor* AdminService::GetStats(
   response->mutable_uptime()->set_nanos(static_cast<int32_t>(uptime_ms % 1000) *
                                         1000000);
   SetTimestamp(started_at_, response->mutable_started_at());
+  const runtime::RunnerStats run = runner_->stats();
+  hark::v1::EngineStats* engine = response->mutable_engine();
+  engine->set_rules(
+      static_cast<uint32_t>(runner_->rules().rules->rules().size()));
+  engine->set_live_states(run.engine.live_states);
+  engine->set_state_bytes(run.engine.state_bytes);
+  engine->set_events(run.engine.events);
+  engine->set_late_events(run.engine.late_events);
+  engine->set_matches(run.matches_stored);
+  engine->set_type_mismatches(run.engine.type_mismatches);
+  engine->set_pending_deadlines(run.engine.pending_deadlines);
+  if (run.engine.watermark != absl::InfinitePast()) {
+    SetTimestamp(run.engine.watermark, engine->mutable_watermark());
+  }
+  engine->set_queued_events(run.queued_events);
+  engine->set_checkpoint_seq(run.checkpoint_seq);
+  engine->set_replayed_events(run.replayed_events);
   response->set_database(store_->path());
   response->set_version(HARK_VERSION);
   return FinishUnary(context, absl::OkStatus());

@@ -8,6 +8,7 @@
 #include "hark/v1/admin.grpc.pb.h"
 #include "server/auth/auth.h"
 #include "server/ingest/ingestor.h"
+#include "server/runtime/engine_runner.h"
 #include "server/store/store.h"
 
 namespace hark::service {
@@ -15,9 +16,11 @@ namespace hark::service {
 class AdminService final : public hark::v1::Admin::CallbackService {
  public:
   AdminService(const auth::KeyRing* keys, ingest::Ingestor* ingestor,
-               store::Store* store, const Clock* clock)
+               const runtime::EngineRunner* runner, store::Store* store,
+               const Clock* clock)
       : keys_(keys),
         ingestor_(ingestor),
+        runner_(runner),
         store_(store),
         clock_(clock),
         started_at_(clock->Now()) {}
@@ -38,6 +41,7 @@ class AdminService final : public hark::v1::Admin::CallbackService {
  private:
   const auth::KeyRing* keys_;
   ingest::Ingestor* ingestor_;
+  const runtime::EngineRunner* runner_;
   store::Store* store_;
   const Clock* clock_;
   const absl::Time started_at_;

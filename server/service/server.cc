@@ -52,7 +52,7 @@ class Server::Services {
            runtime::EngineRunner* runner, store::Store* store,
            const Clock* clock, const engine::EngineOptions& engine)
       : ingest(keys, ingestor),
-        admin(keys, ingestor, store, clock),
+        admin(keys, ingestor, runner, store, clock),
         prompts(keys),
         rules(keys, runner, store, engine),
         review(keys) {}
