@@ -69,7 +69,7 @@ class DeadlineWheel {
   // Recently used buckets, direct-mapped: new deadlines are event time plus
   // one of a few `within`s, so a handful of buckets take most of them and a
   // hit skips the btree search.
-  static constexpr int kCacheSize = 16;
+  static constexpr int kCacheSize = 64;
   struct CacheEntry {
     int64_t bucket = INT64_MIN;
     Bucket* entries = nullptr;

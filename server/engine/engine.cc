@@ -245,6 +245,17 @@ struct StepPlan {
   bool reads_steps = false;
 };
 
+// What it takes to walk, size and expire a rule's records, packed densely
+// (one vector per rule set) because every lookup scans a user's records.
+struct Layout {
+  int64_t within = 0;          // micros
+  uint16_t steps = 0;          // sequence: number of steps
+  uint8_t entries_offset = 0;  // head, plus the group hash if any
+  bool captures = false;       // sequence records keep step properties
+  bool count = false;
+  bool absent = false;
+};
+
 struct Plan {
   enum class Kind : uint8_t { kMatch, kCount, kSequence, kUnsupported };
   Kind kind = Kind::kUnsupported;
@@ -261,6 +272,7 @@ struct Plan {
   // The (step, key) pairs some predicate reads, sorted by step: what a
   // sequence record keeps of each matched step's properties.
   std::vector<rules::ExprRefs::StepProp> captures;
+  Layout layout;
 
   uint32_t group_bytes() const { return group_by.empty() ? 0 : 8; }
   uint32_t entries_offset() const { return kHeadBytes + group_bytes(); }
@@ -327,39 +339,50 @@ std::vector<Plan> MakePlans(const rules::RuleSet& set) {
           [](const rules::ExprRefs::StepProp& a,
              const rules::ExprRefs::StepProp& b) { return a.step < b.step; });
     }
+    p.layout.within = p.within;
+    p.layout.steps = static_cast<uint16_t>(p.steps.size());
+    p.layout.entries_offset = static_cast<uint8_t>(p.entries_offset());
+    p.layout.captures = p.keeps_captures();
+    p.layout.count = p.kind == Plan::Kind::kCount;
+    p.layout.absent = p.kind == Plan::Kind::kSequence && p.has_absent;
   }
   return plans;
+}
+
+std::vector<Layout> LayoutsOf(const std::vector<Plan>& plans) {
+  std::vector<Layout> layouts;
+  layouts.reserve(plans.size());
+  for (const Plan& p : plans) layouts.push_back(p.layout);
+  return layouts;
 }
 
 uint32_t HeadRule(const char* r) { return Load32(r) & 0xffff; }
 uint32_t HeadN(const char* r) { return Load32(r) >> 16; }
 uint32_t MakeHead(uint32_t rule, uint32_t n) { return rule | (n << 16); }
 
-uint32_t RecordSize(const char* r, const Plan& p) {
-  uint32_t size = p.entries_offset() + kEntryBytes * HeadN(r);
-  if (p.keeps_captures()) size += 4 + Load32(r + size);
+uint32_t RecordSize(const char* r, const Layout& l) {
+  uint32_t size = l.entries_offset + kEntryBytes * HeadN(r);
+  if (l.captures) size += 4 + Load32(r + size);
   return size;
 }
 
-Entry EntryAt(const char* r, const Plan& p, uint32_t i) {
-  const char* e = r + p.entries_offset() + kEntryBytes * i;
+Entry EntryAt(const char* r, const Layout& l, uint32_t i) {
+  const char* e = r + l.entries_offset + kEntryBytes * i;
   return Entry{Load64(e), Load64(e + 8)};
 }
 
-bool IsArmed(const char* r, const Plan& p) {
-  return p.kind == Plan::Kind::kSequence && p.has_absent &&
-         HeadN(r) == p.steps.size();
+bool IsArmed(const char* r, const Layout& l) {
+  return l.absent && HeadN(r) == l.steps;
 }
 
 // The event time after which the record is dead (count, open sequence) or
 // fires (an armed absence deadline): when it is < the watermark.
-int64_t Expiry(const char* r, const Plan& p) {
+int64_t Expiry(const char* r, const Layout& l) {
   const uint32_t n = HeadN(r);
-  if (p.kind == Plan::Kind::kCount) {
-    return SatAdd(EntryAt(r, p, n - 1).time, p.within);
+  if (l.count || IsArmed(r, l)) {
+    return SatAdd(EntryAt(r, l, n - 1).time, l.within);
   }
-  if (IsArmed(r, p)) return SatAdd(EntryAt(r, p, n - 1).time, p.within);
-  return SatAdd(EntryAt(r, p, 0).time, p.within);
+  return SatAdd(EntryAt(r, l, 0).time, l.within);
 }
 
 // Checks a record read from a checkpoint against the rule it belongs to.
@@ -392,7 +415,8 @@ bool ValidRecord(absl::string_view rec, const Plan& p) {
     return false;
   }
   for (uint32_t i = 1; i < n; ++i) {
-    if (EntryAt(rec.data(), p, i).time < EntryAt(rec.data(), p, i - 1).time) {
+    if (EntryAt(rec.data(), p.layout, i).time <
+        EntryAt(rec.data(), p.layout, i - 1).time) {
       return false;
     }
   }
@@ -420,6 +444,7 @@ class Engine::Impl {
        const EngineOptions& options)
       : rules_(std::move(rules)),
         plans_(MakePlans(*rules_)),
+        layouts_(LayoutsOf(plans_)),
         lateness_(std::max<int64_t>(
             0, absl::ToInt64Microseconds(options.allowed_lateness))) {}
 
@@ -480,11 +505,12 @@ class Engine::Impl {
     while (off < size) {
       const char* r = recs + off;
       const uint32_t r_rule = HeadRule(r);
-      const Plan& p = plans_[r_rule];
-      if (r_rule == rule && (p.group_by.empty() || LoadU64(r + 4) == group)) {
+      const Layout& l = layouts_[r_rule];
+      if (r_rule == rule &&
+          (l.entries_offset == kHeadBytes || LoadU64(r + 4) == group)) {
         return off;
       }
-      off += RecordSize(r, p);
+      off += RecordSize(r, l);
     }
     return -1;
   }
@@ -494,14 +520,14 @@ class Engine::Impl {
   void WriteRecord(Handle h, int64_t off, uint32_t old_size,
                    absl::string_view rec, int64_t expiry) {
     internal::UserBlock b = users_.block(h);
-    const Plan& p = plans_[HeadRule(rec.data())];
+    const Layout& l = layouts_[HeadRule(rec.data())];
     if (off >= 0) {
-      if (IsArmed(b.records() + off, p)) --armed_;
+      if (IsArmed(b.records() + off, l)) --armed_;
     } else {
       off = b.records_size();
       ++live_;
     }
-    if (IsArmed(rec.data(), p)) ++armed_;
+    if (IsArmed(rec.data(), l)) ++armed_;
     users_.Splice(h, static_cast<uint32_t>(off), old_size, rec.data(),
                   static_cast<uint32_t>(rec.size()));
     b = users_.block(h);
@@ -513,7 +539,7 @@ class Engine::Impl {
 
   void RemoveRecord(Handle h, int64_t off, uint32_t size) {
     const char* r = users_.block(h).records() + off;
-    if (IsArmed(r, plans_[HeadRule(r)])) --armed_;
+    if (IsArmed(r, layouts_[HeadRule(r)])) --armed_;
     --live_;
     users_.Splice(h, static_cast<uint32_t>(off), size, nullptr, 0);
   }
@@ -540,6 +566,7 @@ class Engine::Impl {
 
   std::shared_ptr<const rules::RuleSet> rules_;
   std::vector<Plan> plans_;
+  std::vector<Layout> layouts_;  // plans_[i].layout, densely
   int64_t lateness_;
 
   UserStore users_;
@@ -694,9 +721,10 @@ void Engine::Impl::ProcessCount(const Plan& p, uint32_t rule, Ctx& c,
   uint32_t old_size = 0;
   if (off >= 0) {
     const char* r = users_.block(h).records() + off;
-    old_size = RecordSize(r, p);
+    old_size = RecordSize(r, p.layout);
     const uint32_t n = HeadN(r);
-    for (uint32_t i = 0; i < n; ++i) entries_.push_back(EntryAt(r, p, i));
+    for (uint32_t i = 0; i < n; ++i)
+      entries_.push_back(EntryAt(r, p.layout, i));
   }
   // Kept events older than watermark - within can no longer be in a window
   // with any event that is not late.
@@ -747,17 +775,18 @@ void Engine::Impl::ProcessSequence(const Plan& p, uint32_t rule, Ctx& c,
   }
   if (off >= 0) {
     const char* r = users_.block(h).records() + off;
-    old_size = RecordSize(r, p);
+    old_size = RecordSize(r, p.layout);
     const uint32_t n = HeadN(r);
-    first_time = EntryAt(r, p, 0).time;
-    const int64_t last_time = EntryAt(r, p, n - 1).time;
+    first_time = EntryAt(r, p.layout, 0).time;
+    const int64_t last_time = EntryAt(r, p.layout, n - 1).time;
     if (n < k) {
       const StepPlan& s = p.steps[n];
       if (name == s.event && c.time >= last_time &&
           c.time <= SatAdd(first_time, p.within) && EvalStep(s, p, r, c)) {
         // The event advances the sequence.
         entries_.clear();
-        for (uint32_t i = 0; i < n; ++i) entries_.push_back(EntryAt(r, p, i));
+        for (uint32_t i = 0; i < n; ++i)
+          entries_.push_back(EntryAt(r, p.layout, i));
         entries_.push_back(Entry{c.time, c.seq});
         if (n + 1 == k && !p.has_absent) {
           RemoveRecord(h, off, old_size);
@@ -805,15 +834,16 @@ void Engine::Impl::ProcessSequence(const Plan& p, uint32_t rule, Ctx& c,
   if (off >= 0) {
     const char* r = users_.block(h).records() + off;
     const uint32_t n = HeadN(r);
-    const int64_t deadline = SatAdd(EntryAt(r, p, n - 1).time, p.within);
-    if (IsArmed(r, p) && c.time > deadline) {
+    const int64_t deadline = SatAdd(EntryAt(r, p.layout, n - 1).time, p.within);
+    if (IsArmed(r, p.layout) && c.time > deadline) {
       // A new start after the old deadline: the old attempt was not
       // cancelled in time, it only waits for the watermark. Fire it now
       // rather than lose it (there is one slot per rule and user). A
       // cancelling event older than this start could still arrive within
       // the lateness; that one would come too late.
       entries_.clear();
-      for (uint32_t i = 0; i < n; ++i) entries_.push_back(EntryAt(r, p, i));
+      for (uint32_t i = 0; i < n; ++i)
+        entries_.push_back(EntryAt(r, p.layout, i));
       Emit(p, c.event.user_id(), "", entries_, true, deadline, true, out);
     }
   }
@@ -870,20 +900,21 @@ void Engine::Impl::Sweep(Handle h) {
   uint32_t off = 0;
   while (off < users_.block(h).records_size()) {
     const char* r = users_.block(h).records() + off;
-    const Plan& p = plans_[HeadRule(r)];
-    const uint32_t size = RecordSize(r, p);
-    const int64_t expiry = Expiry(r, p);
+    const Layout& l = layouts_[HeadRule(r)];
+    const uint32_t size = RecordSize(r, l);
+    const int64_t expiry = Expiry(r, l);
     if (expiry >= watermark_) {
       off += size;
       continue;
     }
-    if (IsArmed(r, p)) {
+    if (IsArmed(r, l)) {
       // Nothing cancelled it before the watermark passed the deadline.
       entries_.clear();
       for (uint32_t i = 0; i < HeadN(r); ++i) {
-        entries_.push_back(EntryAt(r, p, i));
+        entries_.push_back(EntryAt(r, l, i));
       }
-      Emit(p, users_.block(h).id(), "", entries_, true, expiry, true, &fired_);
+      Emit(plans_[HeadRule(r)], users_.block(h).id(), "", entries_, true,
+           expiry, true, &fired_);
     }
     RemoveRecord(h, off, size);
   }
@@ -900,9 +931,9 @@ void Engine::Impl::Reschedule(Handle h) {
   uint32_t off = 0;
   while (off < b.records_size()) {
     const char* r = b.records() + off;
-    const Plan& p = plans_[HeadRule(r)];
-    next = std::min(next, Expiry(r, p));
-    off += RecordSize(r, p);
+    const Layout& l = layouts_[HeadRule(r)];
+    next = std::min(next, Expiry(r, l));
+    off += RecordSize(r, l);
   }
   b.set_next_due(next);
   wheel_.Add(next, h);
@@ -938,7 +969,7 @@ ReloadReport Engine::Impl::Reload(std::shared_ptr<const rules::RuleSet> rules) {
     while (off < users_.block(h).records_size()) {
       char* r = users_.block(h).records() + off;
       const uint32_t rule = HeadRule(r);
-      const uint32_t size = RecordSize(r, plans_[rule]);
+      const uint32_t size = RecordSize(r, layouts_[rule]);
       if (remap[rule] < 0) {
         RemoveRecord(h, off, size);
         continue;
@@ -951,6 +982,7 @@ ReloadReport Engine::Impl::Reload(std::shared_ptr<const rules::RuleSet> rules) {
   }
   rules_ = std::move(rules);
   plans_ = std::move(plans);
+  layouts_ = LayoutsOf(plans_);
   return report;
 }
 
@@ -976,13 +1008,13 @@ std::string Engine::Impl::Checkpoint() const {
     uint64_t count = 0;
     for (uint32_t off = 0; off < b.records_size(); ++count) {
       const char* r = b.records() + off;
-      off += RecordSize(r, plans_[HeadRule(r)]);
+      off += RecordSize(r, layouts_[HeadRule(r)]);
     }
     w.Varint(count);
     uint32_t off = 0;
     while (off < b.records_size()) {
       const char* r = b.records() + off;
-      const uint32_t size = RecordSize(r, plans_[HeadRule(r)]);
+      const uint32_t size = RecordSize(r, layouts_[HeadRule(r)]);
       w.Bytes(absl::string_view(r, size));
       off += size;
     }
@@ -1084,8 +1116,8 @@ absl::Status Engine::Impl::Restore(absl::string_view checkpoint) {
     while (off < b.records_size()) {
       const char* r = b.records() + off;
       const Plan& p = plans_[HeadRule(r)];
-      if (IsArmed(r, p)) ++armed_;
-      off += RecordSize(r, p);
+      if (IsArmed(r, p.layout)) ++armed_;
+      off += RecordSize(r, p.layout);
     }
     // A deadline that passed while the engine was down is scheduled in the
     // past and fires at the next AdvanceTo.
