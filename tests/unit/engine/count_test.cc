@@ -184,6 +184,31 @@ TEST(CountPattern, AtLeastOneMatchesWithoutState) {
   EXPECT_EQ(d.engine().stats().live_states, 0u);
 }
 
+TEST(CountPattern, ManyGroupsOfOneUser) {
+  // 200 open groups: the user's block outgrows the pool's size classes.
+  auto set = RepeatedErrors();
+  Driver d(set);
+  for (int round = 0; round < 2; ++round) {
+    for (int code = 0; code < 200; ++code) {
+      d.Send("u1", "error", absl::Seconds(round * 200 + code),
+             Err(std::to_string(code)));
+    }
+  }
+  EXPECT_EQ(d.engine().stats().live_states, 200u);
+  EXPECT_THAT(d.all(), IsEmpty());
+  auto restored = std::make_unique<Engine>(set, EngineOptions());
+  ASSERT_TRUE(restored->Restore(d.engine().Checkpoint()).ok());
+  d.Reset(std::move(restored));
+  for (int code = 199; code >= 0; --code) {
+    auto m =
+        d.Send("u1", "error", absl::Seconds(400), Err(std::to_string(code)));
+    ASSERT_THAT(m, SizeIs(1));
+    EXPECT_EQ(m[0].group_key, std::to_string(code));
+  }
+  EXPECT_EQ(d.engine().stats().live_states, 0u);
+  EXPECT_EQ(d.engine().stats().users, 0u);
+}
+
 TEST(CountPattern, StateIsFreedWhenTheWindowCloses) {
   Driver d(RepeatedErrors());
   const uint64_t empty_bytes = d.engine().stats().state_bytes;

@@ -1,0 +1,242 @@
+// Randomized comparison of the engine with a naive model of the same
+// semantics (maps of vectors, every deadline checked on every step). The
+// model shares none of the engine's machinery (packed records, user index,
+// pool, deadline wheel), which is what this test is after; it also checks
+// live_states after every step, i.e. that state is freed exactly when its
+// window closes. Checkpoints and reloads are taken at random points.
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/unit/engine/engine_test_util.h"
+
+namespace hark::engine::testing {
+namespace {
+
+constexpr int64_t kSec = 1000000;
+constexpr int64_t kLateness = 60 * kSec;
+
+struct Ev {
+  int64_t time;
+  int64_t seq;
+};
+
+// "rule user group at=<micros> seqs"
+std::string Key(const std::string& rule, const std::string& user,
+                const std::string& group, int64_t at,
+                const std::vector<int64_t>& seqs) {
+  return absl::StrCat(rule, " ", user, " ", group, " at=", at, " [",
+                      absl::StrJoin(seqs, ","), "]");
+}
+
+class Model {
+ public:
+  // count `x` group_by g, at_least 3 within 2m; sequence a -> b within 5m
+  // with absent c; sequence s within 3m with absent c.
+  void Process(int64_t seq, const std::string& user, const std::string& name,
+               int64_t t, const std::string& g) {
+    const bool late = w_ != INT64_MIN && t < w_;
+    if (!late && t > max_event_) {
+      max_event_ = t;
+      Advance();
+    }
+    if (late) return;
+    if (name == "x") {
+      auto& ring = counts_[{user, g}];
+      std::erase_if(ring,
+                    [&](const Ev& e) { return e.time < w_ - 120 * kSec; });
+      auto at =
+          std::upper_bound(ring.begin(), ring.end(), t,
+                           [](int64_t v, const Ev& e) { return v < e.time; });
+      ring.insert(at, Ev{t, seq});
+      if (ring.size() >= 3) {
+        if (ring.back().time - ring.front().time <= 120 * kSec) {
+          Emit("errors", user, g, ring.back().time, ring);
+          ring.clear();
+        } else {
+          ring.erase(ring.begin());
+        }
+      }
+      if (ring.empty()) counts_.erase({user, g});
+    }
+    Sequence("funnel", {"a", "b"}, 300 * kSec, seqs_[user], user, name, t, seq);
+    Sequence("lonely", {"s"}, 180 * kSec, lonely_[user], user, name, t, seq);
+  }
+
+  void AdvanceTo(int64_t wall) {
+    if (wall > wall_) {
+      wall_ = wall;
+      Advance();
+    }
+  }
+
+  uint64_t live() const {
+    uint64_t n = counts_.size();
+    for (const auto& [u, s] : seqs_) n += !s.empty();
+    for (const auto& [u, s] : lonely_) n += !s.empty();
+    return n;
+  }
+  std::vector<std::string>& out() { return out_; }
+
+ private:
+  void Emit(const std::string& rule, const std::string& user,
+            const std::string& group, int64_t at, const std::vector<Ev>& evs) {
+    std::vector<int64_t> seqs;
+    for (const Ev& e : evs) seqs.push_back(e.seq);
+    out_.push_back(Key(rule, user, group, at, seqs));
+  }
+
+  void Advance() {
+    const int64_t latest = std::max(max_event_, wall_);
+    if (latest == INT64_MIN) return;
+    w_ = std::max(w_, latest - kLateness);
+    for (auto it = counts_.begin(); it != counts_.end();) {
+      if (it->second.back().time + 120 * kSec < w_) {
+        it = counts_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    Expire("funnel", 2, 300 * kSec, seqs_);
+    Expire("lonely", 1, 180 * kSec, lonely_);
+  }
+
+  void Expire(const std::string& rule, size_t k, int64_t within,
+              std::map<std::string, std::vector<Ev>>& states) {
+    for (auto& [user, s] : states) {
+      if (s.empty()) continue;
+      const bool armed = s.size() == k;
+      const int64_t exp = (armed ? s.back().time : s.front().time) + within;
+      if (exp < w_) {
+        if (armed) Emit(rule, user, "", exp, s);
+        s.clear();
+      }
+    }
+  }
+
+  void Sequence(const std::string& rule, const std::vector<std::string>& steps,
+                int64_t within, std::vector<Ev>& s, const std::string& user,
+                const std::string& name, int64_t t, int64_t seq) {
+    bool advanced = false;
+    if (!s.empty()) {
+      const size_t n = s.size();
+      if (n < steps.size()) {
+        if (name == steps[n] && t >= s.back().time &&
+            t <= s.front().time + within) {
+          s.push_back(Ev{t, seq});
+          advanced = true;
+        }
+      } else if (name == "c" && t > s.back().time &&
+                 t <= s.back().time + within) {
+        s.clear();
+      }
+    }
+    if (advanced || name != steps[0]) return;
+    if (!s.empty() && t < s.front().time) return;
+    if (s.size() == steps.size() && t > s.back().time + within) {
+      Emit(rule, user, "", s.back().time + within, s);
+    }
+    s.assign(1, Ev{t, seq});
+  }
+
+  int64_t max_event_ = INT64_MIN;
+  int64_t wall_ = INT64_MIN;
+  int64_t w_ = INT64_MIN;
+  std::map<std::pair<std::string, std::string>, std::vector<Ev>> counts_;
+  std::map<std::string, std::vector<Ev>> seqs_;
+  std::map<std::string, std::vector<Ev>> lonely_;
+  std::vector<std::string> out_;
+};
+
+std::shared_ptr<const rules::RuleSet> Rules() {
+  return Build(
+      {CountRule("errors", Filter("x"), 3, absl::Minutes(2), {"g"}),
+       SequenceRule("funnel", {Step("", Filter("a")), Step("", Filter("b"))},
+                    absl::Minutes(5), Filter("c")),
+       SequenceRule("lonely", {Step("", Filter("s"))}, absl::Minutes(3),
+                    Filter("c"))});
+}
+
+std::vector<std::string> Keys(const std::vector<MatchOut>& matches) {
+  std::vector<std::string> keys;
+  for (const MatchOut& m : matches) {
+    std::vector<int64_t> seqs;
+    for (const MatchedEventRef& e : m.events) seqs.push_back(e.seq);
+    keys.push_back(
+        Key(m.rule_id, m.user_id, m.group_key,
+            absl::ToUnixMicros(m.matched_at) - absl::ToUnixMicros(kT0), seqs));
+  }
+  return keys;
+}
+
+class ModelTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(ModelTest, EngineAgreesWithTheModel) {
+  std::mt19937_64 rng(GetParam());
+  auto set = Rules();
+  auto engine = std::make_unique<Engine>(set, EngineOptions());
+  MapTraits traits;
+  Model model;
+  std::vector<MatchOut> out;
+  const char* names[] = {"x", "x", "x", "a", "b", "c", "s", "s", "y"};
+  int64_t clock = 0;
+  for (int64_t seq = 1; seq <= 4000; ++seq) {
+    clock += static_cast<int64_t>(rng() % (20 * kSec));
+    if (rng() % 50 == 0) {
+      // A quiet stretch: only the wall clock moves.
+      const int64_t wall = clock + static_cast<int64_t>(rng() % (400 * kSec));
+      engine->AdvanceTo(kT0 + absl::Microseconds(wall), &out);
+      model.AdvanceTo(wall);
+      clock = std::max(clock, wall - kLateness);
+    }
+    int64_t t = clock;
+    if (rng() % 5 == 0) t -= static_cast<int64_t>(rng() % (90 * kSec));
+    // Some timestamps on exact boundaries (whole minutes).
+    if (rng() % 4 == 0) t = t / (60 * kSec) * (60 * kSec);
+    const std::string user = absl::StrCat("u", rng() % 6);
+    const std::string name = names[rng() % 9];
+    const std::string g = absl::StrCat(rng() % 2);
+    hark::v1::Event e =
+        MakeEvent(user, name, kT0 + absl::Microseconds(t), {{"g", Str(g)}});
+    engine->Process(seq, e, traits, &out);
+    model.Process(seq, user, name, t, g);
+    ASSERT_EQ(engine->stats().live_states, model.live()) << "seq " << seq;
+
+    if (rng() % 500 == 0) {
+      // Restart from a checkpoint, or reload an identical rule set.
+      const std::string checkpoint = engine->Checkpoint();
+      engine = std::make_unique<Engine>(set, EngineOptions());
+      ASSERT_TRUE(engine->Restore(checkpoint).ok());
+      ASSERT_EQ(engine->stats().live_states, model.live());
+    } else if (rng() % 500 == 0) {
+      ReloadReport report = engine->Reload(Rules());
+      ASSERT_EQ(report.kept.size(), 3u);
+    }
+  }
+  engine->AdvanceTo(kT0 + absl::Microseconds(clock) + absl::Hours(1), &out);
+  model.AdvanceTo(clock + 3600 * kSec);
+  EXPECT_EQ(engine->stats().live_states, 0u);
+  EXPECT_EQ(model.live(), 0u);
+
+  std::vector<std::string> got = Keys(out);
+  std::vector<std::string> want = model.out();
+  std::sort(got.begin(), got.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_GT(want.size(), 50u);
+  EXPECT_EQ(got, want);
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, ModelTest, ::testing::Range(1, 9));
+
+}  // namespace
+}  // namespace hark::engine::testing
