@@ -531,9 +531,12 @@ class Engine::Impl {
     users_.Splice(h, static_cast<uint32_t>(off), old_size, rec.data(),
                   static_cast<uint32_t>(rec.size()));
     b = users_.block(h);
-    if (expiry < b.next_due()) {
-      b.set_next_due(expiry);
-      wheel_.Add(expiry, h);
+    // Visit the user by the record's expiry (or the wheel's horizon, to be
+    // scheduled again then); a later wake-up would miss it.
+    const int64_t wake = std::min(expiry, wheel_.Horizon());
+    if (wake < b.wake()) {
+      b.set_wake(wake);
+      wheel_.Add(wake, h);
     }
   }
 
@@ -561,7 +564,7 @@ class Engine::Impl {
   void AdvanceWatermark(std::vector<MatchOut>* out);
   // Drops the user's dead records and fires its passed deadlines.
   void Sweep(Handle h);
-  // Sets next_due from the records and schedules the user, or releases it.
+  // Schedules the user's next visit from its records, or releases it.
   void Reschedule(Handle h);
 
   std::shared_ptr<const rules::RuleSet> rules_;
@@ -881,7 +884,7 @@ void Engine::Impl::AdvanceWatermark(std::vector<MatchOut>* out) {
       w,
       [this](uint32_t h) {
         const internal::UserBlock b = users_.block(h);
-        return b ? b.next_due() : kNever;
+        return b ? b.wake() : kNever;
       },
       [this](uint32_t h) { Sweep(h); });
   if (fired_.empty()) return;
@@ -935,7 +938,8 @@ void Engine::Impl::Reschedule(Handle h) {
     next = std::min(next, Expiry(r, l));
     off += RecordSize(r, l);
   }
-  b.set_next_due(next);
+  next = std::min(next, wheel_.Horizon());
+  b.set_wake(next);
   wheel_.Add(next, h);
 }
 

@@ -4,7 +4,8 @@
 // The engine's per-user memory. Every user with at least one open slot owns
 // exactly one block holding, packed back to back:
 //
-//   i64  next_due    earliest expiry of the user's records (engine-kept)
+//   i64  wake        when the user next needs a visit: at or before the
+//                    earliest expiry of its records (engine-kept)
 //   u32  used        bytes after these 16: id length + id + records
 //   u32  handle      the user's handle
 //   varint id length, the user id
@@ -18,7 +19,7 @@
 // table of block pointers. A user costs ~11 bytes of index, 8 of handle
 // table, 17 of header and its id.
 //
-// Blocks come from a size-class pool (8-byte classes up to 512 bytes, carved
+// Blocks come from a size-class pool (4-byte classes up to 512 bytes, carved
 // from 64 KiB slabs) rather than straight from malloc, which would add an
 // 8-byte chunk header and round to 16 bytes per user. A block always sits in
 // the class of its current size, so it moves when it grows or shrinks past
@@ -27,7 +28,7 @@
 // counts it all, free or not).
 //
 // Handles of released users are reused, so holders of a handle (the
-// deadline wheel) must re-check it (see next_due).
+// deadline wheel) must re-check it (see wake).
 //
 // Thread-compatible.
 
@@ -49,8 +50,8 @@ class UserBlock {
   explicit UserBlock(char* p) : p_(p) {}
   explicit operator bool() const { return p_ != nullptr; }
 
-  int64_t next_due() const { return Load64(p_); }
-  void set_next_due(int64_t due) { Store64(p_, due); }
+  int64_t wake() const { return Load64(p_); }
+  void set_wake(int64_t time) { Store64(p_, time); }
   absl::string_view id() const {
     uint32_t len;
     const char* at = IdStart(&len);
@@ -97,7 +98,7 @@ class UserStore {
   UserStore& operator=(const UserStore&) = delete;
 
   Handle Find(absl::string_view user) const;
-  // Creates an empty block (no records, next_due = kNever) if needed.
+  // Creates an empty block (no records, wake = kNever) if needed.
   Handle FindOrCreate(absl::string_view user);
   // Null for a released handle.
   UserBlock block(Handle h) const { return UserBlock(Slot(h)); }

@@ -31,8 +31,8 @@ TEST(UserStore, RecordsGrowShrinkAndMoveAcrossSizeClasses) {
   EXPECT_EQ(store.block(a).id(), "alice");
   EXPECT_EQ(store.block(b).id(), long_id);
   EXPECT_TRUE(store.block(a).empty());
-  EXPECT_EQ(store.block(a).next_due(), UserStore::kNever);
-  store.block(a).set_next_due(42);
+  EXPECT_EQ(store.block(a).wake(), UserStore::kNever);
+  store.block(a).set_wake(42);
 
   // A reference model of alice's record bytes, through small, pooled and
   // large (malloc) sizes and back.
@@ -53,7 +53,7 @@ TEST(UserStore, RecordsGrowShrinkAndMoveAcrossSizeClasses) {
         model)
         << i;
     ASSERT_EQ(store.block(a).id(), "alice");
-    ASSERT_EQ(store.block(a).next_due(), 42);
+    ASSERT_EQ(store.block(a).wake(), 42);
   }
   EXPECT_EQ(store.Find("alice"), a);
   EXPECT_EQ(store.block(b).id(), long_id);
@@ -136,6 +136,42 @@ TEST(DeadlineWheel, FireMayReschedule) {
   }
   EXPECT_GT(fired, 20);
   EXPECT_LT(fired, 40);
+}
+
+TEST(DeadlineWheel, FarWakeUpsAreClampedToTheHorizon) {
+  DeadlineWheel wheel;
+  EXPECT_EQ(wheel.Horizon(), INT64_MAX);
+  auto never = [](uint32_t) { return INT64_MAX; };
+  wheel.Expire(1'000'000, never, [](uint32_t) {});
+  const int64_t horizon = wheel.Horizon();
+  EXPECT_GT(horizon, 4000LL * 1'000'000);  // a little over an hour ahead
+  EXPECT_LT(horizon, 5000LL * 1'000'000);
+  // A user due in 14 days is scheduled at the horizon and visited then.
+  int64_t wake = horizon;
+  wheel.Add(wake, 7);
+  std::vector<int64_t> visits;
+  auto wake_of = [&](uint32_t) { return wake; };
+  const int64_t due = 14LL * 86400 * 1'000'000;
+  auto fire = [&](uint32_t h) {
+    EXPECT_EQ(h, 7u);
+    visits.push_back(wake);
+    if (wake == due) {
+      wake = INT64_MAX;  // done
+      return;
+    }
+    wake = std::min(due, wheel.Horizon());
+    wheel.Add(wake, h);
+  };
+  for (int64_t w = 0; w <= 15LL * 86400 * 1'000'000; w += 60'000'000) {
+    wheel.Expire(w, wake_of, fire);
+  }
+  // About one visit per ring span (71 minutes) over 14 days, then the
+  // last at 14 days exactly.
+  EXPECT_GT(visits.size(), 250u);
+  EXPECT_LT(visits.size(), 300u);
+  EXPECT_EQ(visits.back(), due);
+  EXPECT_EQ(wheel.entries(), 0u);
+  EXPECT_LT(wheel.bytes(), 200'000u);
 }
 
 TEST(Codec, VarintsAndStrings) {
