@@ -39,45 +39,110 @@ class Sender {
         rng_(std::random_device{}()) {}
 
   SendReport Run(std::istream& in) {
+    return options_.shift_to_now ? RunShifted(in) : RunStreaming(in);
+  }
+
+ private:
+  // Reads, checks and sends line by line.
+  SendReport RunStreaming(std::istream& in) {
     std::string line;
     while (std::getline(in, line)) {
       report_.bytes_read += line.size() + 1;
       const int64_t line_number = ++report_.lines_read;
-      if (IsSkippedLine(line)) continue;
       hark::v1::Event event;
-      absl::Status status = EventFromJsonLine(line, &event);
-      if (status.ok() && WireSize(event) > options_.max_batch_bytes) {
-        status = absl::InvalidArgumentError(absl::StrCat(
-            "the event is ", WireSize(event),
-            " bytes; one call carries at most ", options_.max_batch_bytes));
-      }
-      if (!status.ok()) {
-        Reject(line_number, event.event_id(), status.message(), true);
-        continue;
-      }
-      const size_t size = WireSize(event);
-      if (!batch_.lines.empty() &&
-          batch_.bytes + size > options_.max_batch_bytes) {
-        if (!Flush()) return Finish();
-      }
-      *batch_.request.add_events() = std::move(event);
-      batch_.lines.push_back(line_number);
-      batch_.bytes += size;
-      if (static_cast<int>(batch_.lines.size()) >=
-          std::max(options_.batch_size, 1)) {
-        if (!Flush()) return Finish();
-      }
+      if (!Parse(line, line_number, &event)) continue;
+      if (!Add(line_number, std::move(event))) return Finish();
     }
-    if (in.bad()) {
-      report_.failure = absl::DataLossError(absl::StrCat(
-          "reading the input failed after line ", report_.lines_read));
-      return Finish();
-    }
+    if (ReadFailed(in)) return Finish();
     Flush();
     return Finish();
   }
 
- private:
+  // Reads and checks every line, shifts the times, then sends.
+  SendReport RunShifted(std::istream& in) {
+    std::vector<hark::v1::Event> events;
+    std::vector<int64_t> lines;         // line of each event
+    std::vector<uint64_t> bytes_after;  // input bytes up to each event
+    uint64_t bytes_read = 0;
+    std::string line;
+    while (std::getline(in, line)) {
+      bytes_read += line.size() + 1;
+      const int64_t line_number = ++report_.lines_read;
+      hark::v1::Event event;
+      if (!Parse(line, line_number, &event)) continue;
+      events.push_back(std::move(event));
+      lines.push_back(line_number);
+      bytes_after.push_back(bytes_read);
+    }
+    if (ReadFailed(in)) {
+      report_.bytes_read = bytes_read;
+      return Finish();
+    }
+    report_.time_shift =
+        PlanShiftToNow(events, options_.now ? options_.now() : absl::Now());
+    for (size_t i = 0; i < events.size(); ++i) {
+      // The progress bar follows what was sent, not what was read.
+      report_.bytes_read = bytes_after[i];
+      if (report_.time_shift.has_value()) {
+        absl::Status status =
+            ShiftTimestamp(report_.time_shift->by, &events[i]);
+        if (!status.ok()) {
+          Reject(lines[i], events[i].event_id(), status.message(), true);
+          continue;
+        }
+      }
+      if (!Add(lines[i], std::move(events[i]))) return Finish();
+    }
+    report_.bytes_read = bytes_read;
+    Flush();
+    return Finish();
+  }
+
+  // Parses one line into `*event`. False when there is nothing to send: a
+  // skipped line, or one rejected locally (then recorded as such).
+  bool Parse(const std::string& line, int64_t line_number,
+             hark::v1::Event* event) {
+    if (IsSkippedLine(line)) return false;
+    absl::Status status = EventFromJsonLine(line, event);
+    if (status.ok() && WireSize(*event) > options_.max_batch_bytes) {
+      status = absl::InvalidArgumentError(absl::StrCat(
+          "the event is ", WireSize(*event),
+          " bytes; one call carries at most ", options_.max_batch_bytes));
+    }
+    if (!status.ok()) {
+      Reject(line_number, event->event_id(), status.message(), true);
+      return false;
+    }
+    return true;
+  }
+
+  // Puts the event in the pending batch, sending batches as they fill up.
+  // False (and report_.failure set) when a batch could not be sent.
+  bool Add(int64_t line_number, hark::v1::Event event) {
+    const size_t size = WireSize(event);
+    if (!batch_.lines.empty() &&
+        batch_.bytes + size > options_.max_batch_bytes) {
+      if (!Flush()) return false;
+    }
+    *batch_.request.add_events() = std::move(event);
+    batch_.lines.push_back(line_number);
+    batch_.bytes += size;
+    if (static_cast<int>(batch_.lines.size()) >=
+        std::max(options_.batch_size, 1)) {
+      if (!Flush()) return false;
+    }
+    return true;
+  }
+
+  // True (and report_.failure set) when reading stopped on an error rather
+  // than at the end of the input.
+  bool ReadFailed(const std::istream& in) {
+    if (!in.bad()) return false;
+    report_.failure = absl::DataLossError(absl::StrCat(
+        "reading the input failed after line ", report_.lines_read));
+    return true;
+  }
+
   void Reject(int64_t line, absl::string_view event_id,
               absl::string_view reason, bool local) {
     ++report_.rejected;

@@ -8,11 +8,13 @@
 #include <cstdint>
 #include <functional>
 #include <istream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "clients/hark/time_shift.h"
 #include "hark/v1/ingest.grpc.pb.h"
 
 namespace hark::cli {
@@ -39,6 +41,15 @@ struct SendOptions {
   absl::Duration max_backoff = absl::Seconds(5);
   // How to wait between attempts; absl::SleepFor when empty. Tests replace it.
   std::function<void(absl::Duration)> sleep;
+  // `--shift-to-now`: the whole input is read (and held in memory) first;
+  // then every event's timestamp is moved by the same amount so that the
+  // latest one is now (see time_shift.h), and the events are sent. Only
+  // events that pass the local checks take part; lines rejected locally
+  // are reported as without it.
+  bool shift_to_now = false;
+  // The clock for `shift_to_now`, read once after the input is read;
+  // absl::Now when empty. Tests replace it.
+  std::function<absl::Time()> now;
 };
 
 // One event that was not stored.
@@ -62,6 +73,9 @@ struct SendReport {
   uint64_t retries = 0;
   // Sorted by line.
   std::vector<RejectedLine> rejections;
+  // With `shift_to_now`: the shift applied; unset when no event had a
+  // timestamp (nothing was shifted) or the input could not be read.
+  std::optional<TimeShift> time_shift;
   // Not OK when sending stopped early: a batch failed after its retries, the
   // input could not be read, or the server's answer did not fit the batch.
   // Batches before the failed one were answered (and their accepted events
@@ -76,7 +90,8 @@ struct SendReport {
 using ProgressFn = std::function<void(const SendReport&)>;
 
 // Sends every event of `in` (see event_json.h for the line format). Never
-// throws; problems are in the report.
+// throws; problems are in the report. Without `shift_to_now` the input is
+// streamed: nothing after a failed batch is read.
 SendReport SendEvents(std::istream& in, hark::v1::Ingest::StubInterface& stub,
                       const SendOptions& options, const ProgressFn& progress);
 

@@ -30,6 +30,7 @@
 #include "clients/hark/match_lister.h"
 #include "clients/hark/rules_format.h"
 #include "clients/hark/rules_offline.h"
+#include "clients/hark/time_shift.h"
 #include "clients/hark/values.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/channel.h"
@@ -62,7 +63,8 @@ constexpr char kMainHelp[] =
 Usage: hark [global options] <command> [arguments]
 
 Commands:
-  events send FILE.jsonl   Send behaviour events from a JSON Lines file.
+  events send FILE.jsonl   Send behaviour events from a JSON Lines file
+                           (--shift-to-now: replay it as if it just happened).
   users identify USER k=v  Set typed traits of a user.
   rules check DIR          Check the rule files in DIR (offline, no server).
   rules test DIR           Run the tests: blocks of the rule files (offline).
@@ -90,7 +92,7 @@ neither a server nor a key.
 Exit status: 0 success, 1 failure, 2 usage error.
 
 Examples:
-  hark events send examples/events.jsonl
+  hark events send --shift-to-now examples/events.jsonl
   hark users identify u-42 plan=pro seats=5 trial=false zip:s=01234
   hark rules check rules/ && hark rules test rules/ && hark rules apply rules/
   hark matches --rule repeated_errors --limit 20
@@ -98,7 +100,7 @@ Examples:
 )";
 
 constexpr char kEventsSendHelp[] =
-    R"(Usage: hark events send FILE.jsonl [--batch N]
+    R"(Usage: hark events send FILE.jsonl [--batch N] [--shift-to-now]
 
 Sends the events of FILE (or '-' for standard input) to harkd with
 Ingest.TrackEvents, N events per call (default 500, at most 1000).
@@ -121,10 +123,31 @@ Resending is safe: event ids make it idempotent, so already-stored events
 come back as duplicates. When harkd's queue is full (RESOURCE_EXHAUSTED) a
 batch is retried with growing pauses; when harkd is unreachable, a few times.
 
+Options:
+  --batch N        Events per call (default 500, at most 1000).
+  --shift-to-now   For demos and for replaying recorded sessions, not for
+                   real backfills (it changes when things happened): moves
+                   every event's timestamp by the same amount so that the
+                   latest one in FILE is now (to the second), keeping the
+                   spacing between events. harkd matches by event time and
+                   its watermark follows its clock, so events recorded
+                   earlier arrive late, and count, sequence and absence
+                   rules ignore late events. Events more than harkd's
+                   --allowed-lateness (default 1m) before the latest one
+                   are still late after the shift (hark prints a note then).
+                   Only events that pass the local checks take part. Event
+                   ids and property values (times in properties too) stay
+                   as they are, so sending the file twice still gives
+                   duplicates. FILE is read completely before anything is
+                   sent.
+
 Output: a progress bar on stderr when it is a terminal, then
   accepted N, duplicates N, rejected N
 and one line per rejected event:
   line 12: event e-17: timestamp: <reason>
+With --shift-to-now, first one line saying how far the times moved:
+  shifted event times by +21d 2h 20m 18s: the latest event,
+    2026-11-01T07:30:30Z, is now 2026-11-22T09:50:48Z
 
 Exit status: 0 when harkd answered every batch, even if it rejected some
 events (they are listed); 1 when a batch could not be sent (transport or
@@ -133,6 +156,7 @@ stored, so fix the cause and run the same command again; 2 usage error.
 
 Examples:
   hark events send examples/events.jsonl
+  hark events send --shift-to-now examples/events.jsonl
   hark events send --batch 1000 big.jsonl
   my-exporter | hark events send -
 )";
@@ -309,6 +333,7 @@ struct Args {
   std::string key;
   std::string keys_file;
   std::optional<int> batch;
+  bool shift_to_now = false;                       // events send
   std::optional<absl::Duration> allowed_lateness;  // rules test
   std::optional<std::string> rule;                 // matches
   std::optional<std::string> user;                 // matches
@@ -349,6 +374,13 @@ std::optional<UsageError> ParseArgs(int argc, char** argv, Args* args) {
     if (arg == "--version") {
       args->version = true;
       continue;
+    }
+    if (arg == "--shift-to-now") {
+      args->shift_to_now = true;
+      continue;
+    }
+    if (absl::StartsWith(arg, "--shift-to-now=")) {
+      return UsageError{"--shift-to-now takes no value", "events send"};
     }
     if (!absl::StartsWith(arg, "--")) {
       return UsageError{absl::StrCat("unknown option ", arg), ""};
@@ -573,6 +605,7 @@ int EventsSend(const Args& args) {
   auto stub = hark::v1::Ingest::NewStub(MakeChannel(args.server));
   SendOptions options;
   options.batch_size = args.batch.value_or(500);
+  options.shift_to_now = args.shift_to_now;
   options.authorization = absl::StrCat("Bearer ", key->key);
 
   const bool show_progress = isatty(STDERR_FILENO) == 1;
@@ -591,6 +624,24 @@ int EventsSend(const Args& args) {
   };
   SendReport report = SendEvents(*in, *stub, options, progress);
   if (progress_shown) std::cerr << "\r\033[K" << std::flush;
+
+  if (report.time_shift.has_value()) {
+    std::cout << DescribeShift(*report.time_shift) << std::endl;
+    // harkd's default --allowed-lateness; the CLI cannot know the server's.
+    if (report.time_shift->latest - report.time_shift->earliest >
+        absl::Minutes(1)) {
+      std::cerr << "hark: note: the events span "
+                << FormatShiftAmount(report.time_shift->latest -
+                                     report.time_shift->earliest)
+                       .substr(1)
+                << ", so those more than harkd's --allowed-lateness "
+                   "(default 1m) before the latest arrive late: count, "
+                   "sequence and absence rules ignore them\n";
+    }
+  } else if (args.shift_to_now && report.failure.ok()) {
+    std::cerr << "hark: --shift-to-now: no event has a timestamp; nothing "
+                 "was shifted\n";
+  }
 
   // After a failure before any answer there is nothing to summarise
   // unless lines were rejected locally.
@@ -937,6 +988,7 @@ int Run(int argc, char** argv) {
     const char* command;
   } scoped[] = {
       {args.batch.has_value(), "--batch", "events send"},
+      {args.shift_to_now, "--shift-to-now", "events send"},
       {args.allowed_lateness.has_value(), "--allowed-lateness", "rules test"},
       {args.rule.has_value(), "--rule", "matches"},
       {args.user.has_value(), "--user", "matches"},

@@ -16,6 +16,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "clients/hark/values.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -51,6 +52,7 @@ class FakeIngest final : public hark::v1::Ingest::Service {
     }
     batch_sizes_.push_back(request->events_size());
     for (const hark::v1::Event& event : request->events()) {
+      received_.push_back(event);
       hark::v1::EventResult* result = response->add_results();
       result->set_event_id(event.event_id());
       bool lower = !event.name().empty();
@@ -88,12 +90,17 @@ class FakeIngest final : public hark::v1::Ingest::Service {
     absl::MutexLock lock(&mu_);
     return authorization_;
   }
+  std::vector<hark::v1::Event> received() {
+    absl::MutexLock lock(&mu_);
+    return received_;
+  }
 
  private:
   absl::Mutex mu_;
   std::deque<grpc::Status> failures_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> seen_ ABSL_GUARDED_BY(mu_);
   std::vector<int> batch_sizes_ ABSL_GUARDED_BY(mu_);
+  std::vector<hark::v1::Event> received_ ABSL_GUARDED_BY(mu_);
   std::string authorization_ ABSL_GUARDED_BY(mu_);
   int calls_ ABSL_GUARDED_BY(mu_) = 0;
 };
@@ -289,6 +296,71 @@ TEST_F(EventSenderTest, UnreachableServerIsUnavailable) {
   SendReport r = SendEvents(in, *stub, options_, nullptr);
   EXPECT_EQ(r.failure.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(r.retries, 1u);
+}
+
+TEST_F(EventSenderTest, ShiftToNowMovesEveryTimeByTheSameAmount) {
+  std::string input = absl::StrCat(
+      R"({"event_id": "a", "user_id": "u", "name": "ok", "timestamp": "2026-11-01T10:00:00Z"})"
+      "\n",  // 1
+      R"({"event_id": "b", "user_id": "u", "name": "ok", "timestamp": "2026-11-01T10:00:40Z"})"
+      "\n",  // 2
+      // 3: rejected locally; its (later) time does not count.
+      R"({"event_id": "c", "user_id": "u", "name": "ok", "timestamp": "2026-11-09T00:00:00Z", "x": 1})"
+      "\n",
+      Line("d", "ok", false),  // 4: no timestamp, harkd rejects it
+      R"({"event_id": "b", "user_id": "u", "name": "ok", "timestamp": "2026-11-01T10:00:40Z"})"
+      "\n");  // 5: duplicate of 2
+  options_.shift_to_now = true;
+  options_.batch_size = 2;
+  int now_calls = 0;
+  absl::Time now;
+  ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full, "2026-11-22T09:00:00.75Z",
+                              &now, nullptr));
+  options_.now = [&] {
+    ++now_calls;
+    return now;
+  };
+  SendReport r = Send(input);
+  ASSERT_TRUE(r.failure.ok()) << r.failure;
+  EXPECT_EQ(now_calls, 1);
+  ASSERT_TRUE(r.time_shift.has_value());
+  EXPECT_EQ(FormatShiftAmount(r.time_shift->by), "+20d 22h 59m 20s");
+  EXPECT_EQ(r.accepted, 2u);
+  EXPECT_EQ(r.duplicates, 1u);
+  EXPECT_EQ(r.rejected, 2u);
+  EXPECT_EQ(r.lines_read, 5);
+  EXPECT_EQ(r.bytes_read, input.size());
+  EXPECT_THAT(service_.batch_sizes(), ElementsAre(2, 2));
+  std::vector<std::string> sent;
+  for (const hark::v1::Event& e : service_.received()) {
+    sent.push_back(
+        absl::StrCat(e.event_id(), " ",
+                     e.has_timestamp() ? FormatRfc3339(e.timestamp()) : "-"));
+  }
+  EXPECT_THAT(sent,
+              ElementsAre("a 2026-11-22T08:59:20Z", "b 2026-11-22T09:00:00Z",
+                          "d -", "b 2026-11-22T09:00:00Z"));
+  ASSERT_EQ(r.rejections.size(), 2u);
+  EXPECT_EQ(r.rejections[0].line, 3);
+  EXPECT_TRUE(r.rejections[0].local);
+  EXPECT_EQ(r.rejections[1].line, 4);
+}
+
+TEST_F(EventSenderTest, ShiftToNowWithoutTimestampsShiftsNothing) {
+  options_.shift_to_now = true;
+  SendReport r = Send(Line("a", "ok", false));
+  ASSERT_TRUE(r.failure.ok()) << r.failure;
+  EXPECT_FALSE(r.time_shift.has_value());
+  EXPECT_EQ(r.rejected, 1u);
+}
+
+TEST_F(EventSenderTest, WithoutTheOptionTimesAreSentAsWritten) {
+  SendReport r = Send(Line("a"));
+  ASSERT_TRUE(r.failure.ok()) << r.failure;
+  EXPECT_FALSE(r.time_shift.has_value());
+  ASSERT_EQ(service_.received().size(), 1u);
+  EXPECT_EQ(FormatRfc3339(service_.received()[0].timestamp()),
+            "2026-11-01T00:00:00Z");
 }
 
 // The shipped example shows every outcome: see its header comment.
