@@ -1,0 +1,784 @@
+// hark-bench: load generator and baselines for Hark. See `hark-bench --help`.
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "bench/harkd_launcher.h"
+#include "bench/load.h"
+#include "bench/workload.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "hark/v1/admin.grpc.pb.h"
+#include "server/store/baseline.h"
+#include "server/store/store.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(hark-bench - load generator and baselines for Hark
+
+Usage: hark-bench ingest [flags]
+
+Measures how many events per second harkd acknowledges (ACCEPTED, i.e.
+committed to its SQLite event log), with N concurrent callers sending
+pre-generated batches, first as TrackEvents calls (unary), then over one
+StreamEvents stream per caller (stream). In the same run it measures the
+SQLite ceiling: the same events appended straight into a fresh SQLite file
+(same table, WAL, same durability, one transaction per batch) with no
+server in between, and reports harkd's rate as a fraction of it.
+
+By default it starts its own harkd on 127.0.0.1 (a port the kernel picks)
+with a fresh temporary folder, reads the ingest key harkd writes there,
+stops harkd with SIGTERM at the end and removes the folder.
+
+Target:
+  --harkd=PATH          harkd binary to start. Default: the harkd built
+                        beside hark-bench (%s)
+  --harkd-flag=FLAG     Extra flag for the started harkd, e.g.
+                        --harkd-flag=--queue-events=200000. Repeatable.
+  --server=HOST:PORT    Load a running server instead of starting one.
+                        Its events stay there (ids are unique per run).
+  --key=KEY             API key (role ingest or admin) for --server.
+  --durability=normal|full
+                        Durability of the started harkd and of the SQLite
+                        ceiling: normal = synchronous=NORMAL (survives a
+                        process crash), full = fsync per commit.
+                        Default: normal. With --server only the ceiling
+                        uses it; make it match the server's.
+
+Load:
+  --mode=unary|stream|both
+                        Which API to load. Default: both (unary first).
+  --events=N            Events per mode. Default: 1000000
+  --users=N             Distinct user ids the events are spread over.
+                        Default: 100000
+  --batch=N             Events per TrackEvents call or stream batch,
+                        1 to 1000 (the server's limit). Default: 500
+  --callers=N           Concurrent callers, each a thread with its own
+                        connection (unary: callers take the next unsent
+                        batch; stream: one stream each). Default: 4
+  --window=N            Stream mode: batches a stream may have sent but not
+                        seen acknowledged. Default: 8
+  --seed=N              Seeds users, event names and property values.
+                        Default: 1
+
+Events: %s; each with 2-3 typed properties (error: code, severity, path),
+a context (session, platform, app version), a unique id and a timestamp in
+the last hour. All requests are built before the clock starts.
+
+Figures per mode: acknowledged (ACCEPTED) events per second of wall time;
+latency p50/p99/p99.9 per TrackEvents call (send to answer, including any
+RESOURCE_EXHAUSTED retries) or, for streams, per batch from Write() to its
+ack; total time; CPU used by hark-bench and by harkd (and harkd's busiest
+threads) during the timed section. Every event not answered ACCEPTED, an
+ack out of order or with the wrong sequence number, and a failed call are
+counted as errors, and the first few are printed.
+
+Baseline:
+  --ceiling=on|off      Measure the SQLite ceiling. Default: on
+
+Output:
+  --json                Print the results as one JSON object on stdout.
+  --progress=auto|on|off
+                        A progress line on stderr. Default: auto (on when
+                        stderr is a terminal).
+  --help                Show this help.
+
+Exit status: 0 if every event was ACCEPTED, 1 on any error, 2 on bad usage.
+)";
+
+enum class Mode { kUnary, kStream, kBoth };
+
+struct Flags {
+  std::string harkd;
+  std::vector<std::string> harkd_flags;
+  std::string server;
+  std::string key;
+  hark::store::Durability durability = hark::store::Durability::kNormal;
+  Mode mode = Mode::kBoth;
+  size_t events = 1000000;
+  size_t users = 100000;
+  size_t batch = 500;
+  size_t callers = 4;
+  size_t window = 8;
+  uint64_t seed = 1;
+  bool ceiling = true;
+  bool json = false;
+  bool progress = false;
+};
+
+// The harkd built by the same build tree, found through the path CMake
+// compiled in, else beside this binary (build/bench/../server/harkd).
+std::string DefaultHarkd() {
+#ifdef HARK_BENCH_HARKD_PATH
+  if (access(HARK_BENCH_HARKD_PATH, X_OK) == 0) return HARK_BENCH_HARKD_PATH;
+#endif
+  std::error_code ec;
+  const std::filesystem::path self =
+      std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (const char* rel : {"harkd", "../server/harkd"}) {
+      const std::filesystem::path p = self.parent_path() / rel;
+      if (access(p.c_str(), X_OK) == 0) return p.lexically_normal().string();
+    }
+  }
+#ifdef HARK_BENCH_HARKD_PATH
+  return HARK_BENCH_HARKD_PATH;
+#else
+  return "harkd";
+#endif
+}
+
+std::string EventMixText() {
+  std::vector<std::string> parts;
+  for (const hark::bench::EventKind& kind : hark::bench::EventMix()) {
+    parts.push_back(absl::StrCat(kind.name, " ", kind.percent, "%"));
+  }
+  return absl::StrJoin(parts, ", ");
+}
+
+void PrintUsage() {
+  std::string text = absl::StrFormat(kUsage, DefaultHarkd(), EventMixText());
+  std::cout << text;
+}
+
+[[noreturn]] void UsageError(const std::string& message) {
+  std::cerr << "hark-bench: " << message
+            << "\nRun 'hark-bench --help' for usage.\n";
+  std::exit(2);
+}
+
+size_t ParseCount(const std::string& name, const std::string& value, size_t min,
+                  size_t max) {
+  uint64_t v;
+  if (!absl::SimpleAtoi(value, &v) || v < min || v > max) {
+    UsageError(absl::StrCat("--", name, " must be a number from ", min, " to ",
+                            max, ", not '", value, "'"));
+  }
+  return static_cast<size_t>(v);
+}
+
+Flags ParseFlags(int argc, char** argv) {
+  if (argc < 2) UsageError("no command; the only command is 'ingest'");
+  const std::string command = argv[1];
+  if (command == "--help" || command == "-h" || command == "help") {
+    PrintUsage();
+    std::exit(0);
+  }
+  if (command != "ingest") {
+    UsageError("unknown command '" + command + "'; the only one is 'ingest'");
+  }
+  Flags flags;
+  flags.progress = isatty(STDERR_FILENO) == 1;
+  flags.harkd = DefaultHarkd();
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      PrintUsage();
+      std::exit(0);
+    }
+    if (!absl::StartsWith(arg, "--")) UsageError("unexpected argument " + arg);
+    std::string name = arg.substr(2), value;
+    const bool boolean = name == "json";
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else if (boolean) {
+      value = "true";
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      UsageError("flag --" + name + " needs a value");
+    }
+    if (name == "harkd") {
+      flags.harkd = value;
+    } else if (name == "harkd-flag") {
+      flags.harkd_flags.push_back(value);
+    } else if (name == "server") {
+      flags.server = value;
+    } else if (name == "key") {
+      flags.key = value;
+    } else if (name == "durability") {
+      if (value == "normal") {
+        flags.durability = hark::store::Durability::kNormal;
+      } else if (value == "full") {
+        flags.durability = hark::store::Durability::kFull;
+      } else {
+        UsageError("--durability must be 'normal' or 'full'");
+      }
+    } else if (name == "mode") {
+      if (value == "unary") {
+        flags.mode = Mode::kUnary;
+      } else if (value == "stream") {
+        flags.mode = Mode::kStream;
+      } else if (value == "both") {
+        flags.mode = Mode::kBoth;
+      } else {
+        UsageError("--mode must be unary, stream or both");
+      }
+    } else if (name == "events") {
+      flags.events = ParseCount(name, value, 1, 1000000000);
+    } else if (name == "users") {
+      flags.users = ParseCount(name, value, 1, 1000000000);
+    } else if (name == "batch") {
+      flags.batch = ParseCount(name, value, 1, 1000);
+    } else if (name == "callers") {
+      flags.callers = ParseCount(name, value, 1, 1024);
+    } else if (name == "window") {
+      flags.window = ParseCount(name, value, 1, 1024);
+    } else if (name == "seed") {
+      if (!absl::SimpleAtoi(value, &flags.seed)) {
+        UsageError("--seed must be a number");
+      }
+    } else if (name == "ceiling") {
+      if (value != "on" && value != "off") {
+        UsageError("--ceiling must be on or off");
+      }
+      flags.ceiling = value == "on";
+    } else if (name == "json") {
+      if (value != "true" && value != "false") {
+        UsageError("--json takes no value");
+      }
+      flags.json = value == "true";
+    } else if (name == "progress") {
+      if (value == "on") {
+        flags.progress = true;
+      } else if (value == "off") {
+        flags.progress = false;
+      } else if (value != "auto") {
+        UsageError("--progress must be auto, on or off");
+      }
+    } else {
+      UsageError("unknown flag --" + name);
+    }
+  }
+  if (!flags.server.empty() && flags.key.empty()) {
+    UsageError("--server needs --key (an ingest or admin API key)");
+  }
+  if (flags.server.empty() && !flags.key.empty()) {
+    UsageError(
+        "--key is only for --server; a started harkd's key is read "
+        "from its folder");
+  }
+  return flags;
+}
+
+// What a SIGINT/SIGTERM of the benchmark must undo: the harkd it started and
+// the temporary folder. main() holds `mu` while it cleans up itself, so the
+// signal thread either does all of it or finds it done.
+struct Cleanup {
+  absl::Mutex mu;
+  pid_t harkd_pid ABSL_GUARDED_BY(mu) = -1;
+  std::string dir ABSL_GUARDED_BY(mu);
+};
+
+Cleanup& GetCleanup() {
+  static Cleanup* const cleanup = new Cleanup;
+  return *cleanup;
+}
+
+// Blocks SIGINT/SIGTERM/SIGHUP in every thread (call before any thread
+// starts) and takes them on one thread that stops harkd, removes the folder
+// and exits 130.
+void StartSignalThread() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  std::thread([signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    Cleanup& cleanup = GetCleanup();
+    cleanup.mu.Lock();
+    if (cleanup.harkd_pid > 0) {
+      kill(cleanup.harkd_pid, SIGTERM);
+      int status;
+      for (int i = 0; i < 1500; ++i) {
+        if (waitpid(cleanup.harkd_pid, &status, WNOHANG) != 0) break;
+        usleep(20000);
+      }
+      kill(cleanup.harkd_pid, SIGKILL);
+      waitpid(cleanup.harkd_pid, &status, 0);
+    }
+    if (!cleanup.dir.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(cleanup.dir, ec);
+    }
+    std::fprintf(stderr, "\nhark-bench: interrupted; harkd stopped\n");
+    _exit(130);
+  }).detach();
+}
+
+std::string Thousands(double value) {
+  std::string digits = absl::StrFormat("%.0f", value);
+  std::string out;
+  const size_t start = digits[0] == '-' ? 1 : 0;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > start && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+// CPU used during one mode's timed section.
+struct CpuUse {
+  double client_seconds = 0;
+  double server_seconds = 0;
+  // harkd threads by CPU seconds, busiest first (empty with --server).
+  std::vector<hark::bench::ThreadCpu> server_threads;
+  pid_t server_pid = -1;
+};
+
+struct ModeReport {
+  hark::bench::LoadResult load;
+  CpuUse cpu;
+};
+
+// Samples CPU counters at the start and end of a timed section.
+class CpuProbe {
+ public:
+  explicit CpuProbe(const hark::bench::HarkdLauncher* harkd) : harkd_(harkd) {}
+  void Start() {
+    client_ = hark::bench::SelfCpuSeconds();
+    if (harkd_ != nullptr) server_ = harkd_->ThreadCpuTimes();
+  }
+  CpuUse Stop() const {
+    CpuUse use;
+    use.client_seconds = hark::bench::SelfCpuSeconds() - client_;
+    if (harkd_ == nullptr) return use;
+    use.server_pid = harkd_->pid();
+    for (hark::bench::ThreadCpu t : harkd_->ThreadCpuTimes()) {
+      for (const hark::bench::ThreadCpu& before : server_) {
+        if (before.tid == t.tid) t.seconds -= before.seconds;
+      }
+      use.server_seconds += t.seconds;
+      use.server_threads.push_back(std::move(t));
+    }
+    std::sort(
+        use.server_threads.begin(), use.server_threads.end(),
+        [](const auto& a, const auto& b) { return a.seconds > b.seconds; });
+    return use;
+  }
+
+ private:
+  const hark::bench::HarkdLauncher* const harkd_;
+  double client_ = 0;
+  std::vector<hark::bench::ThreadCpu> server_;
+};
+
+// Ids unique per run, so repeated runs against one --server never collide.
+std::string RunId() {
+  std::random_device device;
+  return absl::StrFormat("bench-%08x%04x", device(), device() & 0xffff);
+}
+
+std::string JsonString(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += absl::StrFormat("\\u%04x", c);
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+void PrintText(const Flags& flags, const std::string& target,
+               const std::vector<ModeReport>& modes,
+               const std::optional<double>& ceiling,
+               const std::string& ceiling_error,
+               const std::vector<std::string>& notes) {
+  std::printf(
+      "hark-bench ingest: %s events per mode, %s users, batches of %zu, %zu "
+      "callers, stream window %zu\n",
+      Thousands(static_cast<double>(flags.events)).c_str(),
+      Thousands(static_cast<double>(flags.users)).c_str(), flags.batch,
+      flags.callers, flags.window);
+  std::printf("target: %s\n\n", target.c_str());
+  std::printf("%-7s %12s %9s %9s %9s %8s %10s %7s %9s\n", "mode", "events/s",
+              "p50 ms", "p99 ms", "p99.9 ms", "total s", "accepted", "errors",
+              "/ceiling");
+  for (const ModeReport& m : modes) {
+    const auto& l = m.load;
+    std::string ratio = "-";
+    if (ceiling.has_value() && *ceiling > 0) {
+      ratio = absl::StrFormat("%.2f", l.events_per_second() / *ceiling);
+    }
+    std::printf("%-7s %12s %9.2f %9.2f %9.2f %8.2f %10s %7s %9s\n",
+                l.mode.c_str(), Thousands(l.events_per_second()).c_str(),
+                l.LatencyPercentile(50), l.LatencyPercentile(99),
+                l.LatencyPercentile(99.9), absl::ToDoubleSeconds(l.elapsed),
+                Thousands(static_cast<double>(l.accepted)).c_str(),
+                Thousands(static_cast<double>(l.errors())).c_str(),
+                ratio.c_str());
+  }
+  if (ceiling.has_value()) {
+    std::printf(
+        "%-7s %12s   (same events straight into a fresh SQLite file: WAL, "
+        "synchronous=%s, one transaction per %zu)\n",
+        "sqlite", Thousands(*ceiling).c_str(),
+        flags.durability == hark::store::Durability::kFull ? "FULL" : "NORMAL",
+        flags.batch);
+  } else if (!ceiling_error.empty()) {
+    std::printf("sqlite ceiling not measured: %s\n", ceiling_error.c_str());
+  }
+  std::printf(
+      "\nLatency: unary = one TrackEvents call, send to answer; stream = one "
+      "batch, Write() to its ack.\n");
+
+  std::printf("\nCPU during the timed section (cores = CPU s / wall s):\n");
+  for (const ModeReport& m : modes) {
+    const double wall = std::max(absl::ToDoubleSeconds(m.load.elapsed), 1e-9);
+    std::string line =
+        absl::StrFormat("  %-7s hark-bench %.2f cores", m.load.mode,
+                        m.cpu.client_seconds / wall);
+    if (!m.cpu.server_threads.empty()) {
+      absl::StrAppendFormat(&line, ", harkd %.2f cores; harkd threads:",
+                            m.cpu.server_seconds / wall);
+      const auto& threads = m.cpu.server_threads;
+      for (size_t i = 0; i < threads.size() && i < 6; ++i) {
+        if (threads[i].seconds / wall < 0.01) break;
+        absl::StrAppendFormat(
+            &line, "%s %s[%d]%s %.2f", i == 0 ? "" : ",", threads[i].name,
+            threads[i].tid, threads[i].tid == m.cpu.server_pid ? "(main)" : "",
+            threads[i].seconds / wall);
+      }
+    }
+    std::printf("%s\n", line.c_str());
+  }
+  if (modes.size() > 0) {
+    bool any = false;
+    for (const ModeReport& m : modes) {
+      const auto& l = m.load;
+      if (l.errors() == 0 && l.retries == 0) continue;
+      if (!any) std::printf("\nProblems:\n");
+      any = true;
+      std::printf(
+          "  %s: %s duplicate, %s rejected, %s unanswered, %s protocol "
+          "errors, %s RESOURCE_EXHAUSTED retries\n",
+          l.mode.c_str(), Thousands(static_cast<double>(l.duplicates)).c_str(),
+          Thousands(static_cast<double>(l.rejected)).c_str(),
+          Thousands(static_cast<double>(l.unanswered)).c_str(),
+          Thousands(static_cast<double>(l.protocol_errors)).c_str(),
+          Thousands(static_cast<double>(l.retries)).c_str());
+      for (const std::string& s : l.error_samples) {
+        std::printf("    %s\n", s.c_str());
+      }
+    }
+  }
+  for (const std::string& note : notes) std::printf("\n%s\n", note.c_str());
+}
+
+void PrintJson(const Flags& flags, const std::string& target,
+               const std::vector<ModeReport>& modes,
+               const std::optional<double>& ceiling,
+               const std::string& ceiling_error,
+               const std::vector<std::string>& notes) {
+  std::string out = "{";
+  absl::StrAppendFormat(
+      &out,
+      "\"config\":{\"events\":%zu,\"users\":%zu,\"batch\":%zu,\"callers\":%zu,"
+      "\"window\":%zu,\"seed\":%d,\"durability\":\"%s\",\"target\":%s},",
+      flags.events, flags.users, flags.batch, flags.callers, flags.window,
+      flags.seed,
+      flags.durability == hark::store::Durability::kFull ? "full" : "normal",
+      JsonString(target));
+  out += "\"modes\":[";
+  for (size_t i = 0; i < modes.size(); ++i) {
+    const auto& l = modes[i].load;
+    const auto& cpu = modes[i].cpu;
+    const double wall = std::max(absl::ToDoubleSeconds(l.elapsed), 1e-9);
+    if (i > 0) out += ",";
+    absl::StrAppendFormat(
+        &out,
+        "{\"mode\":\"%s\",\"events_per_second\":%.1f,\"seconds\":%.3f,"
+        "\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"p99_9\":%.3f,"
+        "\"max\":%.3f},\"calls\":%zu,\"accepted\":%d,\"duplicates\":%d,"
+        "\"rejected\":%d,\"unanswered\":%d,\"protocol_errors\":%d,"
+        "\"retries\":%d,\"client_cpu_cores\":%.3f,\"server_cpu_cores\":%.3f",
+        l.mode, l.events_per_second(), wall, l.LatencyPercentile(50),
+        l.LatencyPercentile(99), l.LatencyPercentile(99.9),
+        l.LatencyPercentile(100), l.latencies_ms.size(), l.accepted,
+        l.duplicates, l.rejected, l.unanswered, l.protocol_errors, l.retries,
+        cpu.client_seconds / wall, cpu.server_seconds / wall);
+    if (ceiling.has_value() && *ceiling > 0) {
+      absl::StrAppendFormat(&out, ",\"ratio_to_ceiling\":%.4f",
+                            l.events_per_second() / *ceiling);
+    }
+    // The busiest harkd threads; the unnamed "harkd" thread that is not
+    // the main thread is the ingest writer.
+    out += ",\"server_threads\":[";
+    for (size_t t = 0; t < cpu.server_threads.size() && t < 8; ++t) {
+      const auto& thread = cpu.server_threads[t];
+      absl::StrAppendFormat(&out,
+                            "%s{\"tid\":%d,\"name\":%s,\"main\":%s,"
+                            "\"cores\":%.3f}",
+                            t == 0 ? "" : ",", thread.tid,
+                            JsonString(thread.name),
+                            thread.tid == cpu.server_pid ? "true" : "false",
+                            thread.seconds / wall);
+    }
+    out += "],\"error_samples\":[";
+    for (size_t e = 0; e < l.error_samples.size(); ++e) {
+      absl::StrAppend(&out, e == 0 ? "" : ",", JsonString(l.error_samples[e]));
+    }
+    out += "]}";
+  }
+  out += "],";
+  if (ceiling.has_value()) {
+    absl::StrAppendFormat(&out, "\"ceiling_events_per_second\":%.1f,",
+                          *ceiling);
+  } else {
+    absl::StrAppend(&out, "\"ceiling_events_per_second\":null,",
+                    "\"ceiling_error\":", JsonString(ceiling_error), ",");
+  }
+  out += "\"notes\":[";
+  for (size_t i = 0; i < notes.size(); ++i) {
+    absl::StrAppend(&out, i == 0 ? "" : ",", JsonString(notes[i]));
+  }
+  out += "]}\n";
+  std::fputs(out.c_str(), stdout);
+}
+
+// Appends the workload straight into a fresh SQLite file in `dir`.
+absl::StatusOr<double> MeasureCeiling(const Flags& flags,
+                                      hark::bench::WorkloadOptions workload,
+                                      const std::string& dir) {
+  const std::vector<hark::store::EventRecord> records =
+      hark::bench::MakeEventRecords(workload);
+  const std::string path = dir + "/ceiling.db";
+  absl::StatusOr<double> rate = hark::store::MeasureAppendCeiling(
+      path, records, flags.batch, flags.durability);
+  // Free the disk (and its dirty page cache) before harkd is measured.
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    std::filesystem::remove(path + suffix, ec);
+  }
+  return rate;
+}
+
+// Asks a started harkd how many events it stored; a check that acknowledged
+// means stored.
+absl::StatusOr<uint64_t> StoredEvents(const std::string& address,
+                                      const std::string& admin_key) {
+  auto stub = hark::v1::Admin::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + admin_key);
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(30));
+  hark::v1::GetStatsResponse response;
+  grpc::Status status =
+      stub->GetStats(&context, hark::v1::GetStatsRequest(), &response);
+  if (!status.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("GetStats failed: ", status.error_message()));
+  }
+  return response.events_stored();
+}
+
+int Run(const Flags& flags) {
+  auto dir_or = hark::bench::TempDir::Create();
+  if (!dir_or.ok()) {
+    std::cerr << "hark-bench: " << dir_or.status().message() << "\n";
+    return 1;
+  }
+  std::unique_ptr<hark::bench::TempDir> dir = *std::move(dir_or);
+  {
+    absl::MutexLock lock(&GetCleanup().mu);
+    GetCleanup().dir = dir->path();
+  }
+
+  std::unique_ptr<hark::bench::HarkdLauncher> harkd;
+  hark::bench::LoadOptions load;
+  load.callers = flags.callers;
+  load.window = flags.window;
+  load.progress = flags.progress;
+  std::string target;
+  std::string admin_key;
+  if (flags.server.empty()) {
+    std::vector<std::string> extra = flags.harkd_flags;
+    extra.push_back(flags.durability == hark::store::Durability::kFull
+                        ? "--durability=full"
+                        : "--durability=normal");
+    auto started =
+        hark::bench::HarkdLauncher::Start(flags.harkd, dir->path(), extra);
+    if (!started.ok()) {
+      std::cerr << "hark-bench: " << started.status().message() << "\n";
+      return 1;
+    }
+    harkd = *std::move(started);
+    {
+      absl::MutexLock lock(&GetCleanup().mu);
+      GetCleanup().harkd_pid = harkd->pid();
+    }
+    auto key = harkd->Key("ingest");
+    if (!key.ok()) {
+      std::cerr << "hark-bench: " << key.status().message() << "\n";
+      return 1;
+    }
+    load.key = *key;
+    admin_key = harkd->Key("admin").value_or("");
+    load.address = harkd->address();
+    target = absl::StrCat(
+        "harkd started by hark-bench (", flags.harkd, ") on ", harkd->address(),
+        ", durability ",
+        flags.durability == hark::store::Durability::kFull ? "full" : "normal",
+        ", database in ", dir->path());
+  } else {
+    load.address = flags.server;
+    load.key = flags.key;
+    target = absl::StrCat("running server ", flags.server);
+  }
+
+  hark::bench::WorkloadOptions workload;
+  workload.events = flags.events;
+  workload.users = flags.users;
+  workload.batch = flags.batch;
+  workload.seed = flags.seed;
+  workload.now = absl::Now();
+  const std::string run_id = RunId();
+  auto status_line = [&](const std::string& text) {
+    if (flags.progress) std::fprintf(stderr, "\r\033[K%s", text.c_str());
+  };
+
+  std::optional<double> ceiling;
+  std::string ceiling_error;
+  if (flags.ceiling) {
+    status_line("sqlite ceiling: generating and appending events...");
+    workload.id_prefix = run_id + "-c";
+    auto rate = MeasureCeiling(flags, workload, dir->path());
+    if (rate.ok()) {
+      ceiling = *rate;
+    } else {
+      ceiling_error = std::string(rate.status().message());
+    }
+  }
+
+  std::vector<ModeReport> reports;
+  std::vector<std::string> failures;
+  int exit_code = 0;
+  CpuProbe probe(harkd.get());
+  ModeReport current;
+  load.on_start = [&] { probe.Start(); };
+  load.on_stop = [&] { current.cpu = probe.Stop(); };
+  for (Mode mode : {Mode::kUnary, Mode::kStream}) {
+    if (flags.mode != Mode::kBoth && flags.mode != mode) continue;
+    absl::StatusOr<hark::bench::LoadResult> result;
+    if (mode == Mode::kUnary) {
+      status_line("unary: generating requests...");
+      workload.id_prefix = run_id + "-u";
+      const auto requests = hark::bench::MakeTrackRequests(workload);
+      status_line("");
+      result = hark::bench::RunUnary(load, requests);
+    } else {
+      status_line("stream: generating batches...");
+      workload.id_prefix = run_id + "-s";
+      const auto batches =
+          hark::bench::MakeStreamBatches(workload, flags.callers);
+      status_line("");
+      result = hark::bench::RunStream(load, batches);
+    }
+    if (!result.ok()) {
+      failures.push_back(absl::StrCat(mode == Mode::kUnary ? "unary" : "stream",
+                                      " not run: ", result.status().message()));
+      exit_code = 1;
+      break;
+    }
+    current.load = *std::move(result);
+    if (current.load.errors() > 0) exit_code = 1;
+    reports.push_back(std::move(current));
+    current = ModeReport();
+  }
+  status_line("");
+
+  std::vector<std::string> notes = failures;
+  if (harkd != nullptr && !admin_key.empty() && !reports.empty()) {
+    uint64_t accepted = 0;
+    for (const ModeReport& m : reports) accepted += m.load.accepted;
+    auto stored = StoredEvents(harkd->address(), admin_key);
+    if (!stored.ok()) {
+      notes.push_back(absl::StrCat("Could not check the stored count: ",
+                                   stored.status().message()));
+    } else if (*stored != accepted) {
+      notes.push_back(absl::StrCat("MISMATCH: harkd reports ", *stored,
+                                   " events stored, ", accepted,
+                                   " were acknowledged as ACCEPTED"));
+      exit_code = 1;
+    } else {
+      notes.push_back(absl::StrCat("Check: harkd reports ",
+                                   Thousands(static_cast<double>(*stored)),
+                                   " events stored = events ACCEPTED."));
+    }
+  }
+  if (!flags.server.empty()) {
+    notes.push_back(
+        "The SQLite ceiling was measured on this machine's temporary "
+        "directory; against a remote server the ratio compares different "
+        "machines.");
+  }
+
+  {
+    // Held through the cleanup so that a signal now waits for it.
+    absl::MutexLock lock(&GetCleanup().mu);
+    if (harkd != nullptr) {
+      absl::Status stopped = harkd->Stop();
+      if (!stopped.ok()) {
+        notes.push_back(
+            absl::StrCat("harkd did not stop cleanly: ", stopped.message()));
+        exit_code = 1;
+      }
+      harkd.reset();
+      GetCleanup().harkd_pid = -1;
+    }
+    dir.reset();
+    GetCleanup().dir.clear();
+  }
+
+  if (flags.json) {
+    PrintJson(flags, target, reports, ceiling, ceiling_error, notes);
+  } else {
+    PrintText(flags, target, reports, ceiling, ceiling_error, notes);
+  }
+  return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Flags flags = ParseFlags(argc, argv);
+  StartSignalThread();
+  return Run(flags);
+}
