@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "hark/proto_time.h"
 #include "hark/status_macros.h"
 #include "hark/v1/rules.pb.h"
 #include "spdlog/spdlog.h"
@@ -14,18 +15,6 @@ namespace hark::runtime {
 namespace {
 
 constexpr int kShard = 0;
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t micros = absl::ToUnixMicros(t);
-  int64_t seconds = micros / 1000000;
-  int64_t rest = micros % 1000000;
-  if (rest < 0) {
-    rest += 1000000;
-    --seconds;
-  }
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(rest * 1000));
-}
 
 // The alias of step `step` of `rule_id`'s sequence, if it has one.
 std::string StepAlias(const rules::RuleSet& set, absl::string_view rule_id,

@@ -1,5 +1,6 @@
 #include "server/service/admin_service.h"
 
+#include "hark/proto_time.h"
 #include "server/service/unary.h"
 
 namespace hark::service {
@@ -8,12 +9,6 @@ namespace {
 constexpr absl::string_view kExplain = "/hark.v1.Admin/Explain";
 constexpr absl::string_view kDeleteUser = "/hark.v1.Admin/DeleteUser";
 constexpr absl::string_view kGetStats = "/hark.v1.Admin/GetStats";
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t micros = absl::ToUnixMicros(t);
-  out->set_seconds(micros / 1000000);
-  out->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
-}
 
 }  // namespace
 

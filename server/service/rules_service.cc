@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "hark/proto_time.h"
 #include "hark/status_macros.h"
 #include "server/rules/rule_set.h"
 #include "server/service/unary.h"
@@ -38,12 +39,6 @@ void ToProto(const std::vector<rules::LoadError>& errors,
     error->set_message(e.message);
     error->set_hint(e.hint);
   }
-}
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t micros = absl::ToUnixMicros(t);
-  out->set_seconds(micros / 1000000);
-  out->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
 }
 
 // Loads `files`, or fills `errors`. An empty set of files is an error: a

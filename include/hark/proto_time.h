@@ -1,0 +1,30 @@
+#ifndef HARK_PROTO_TIME_H_
+#define HARK_PROTO_TIME_H_
+
+// absl::Time to google.protobuf.Timestamp, the one conversion the server's
+// adapters share. Header-only; users link protobuf through hark_proto.
+
+#include <cstdint>
+
+#include "absl/time/time.h"
+#include "google/protobuf/timestamp.pb.h"
+
+namespace hark {
+
+// Writes `t` into `out`, flooring to whole microseconds; times before 1970
+// get a negative `seconds` and non-negative `nanos`, as Timestamp requires.
+inline void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t micros = absl::ToUnixMicros(t);
+  int64_t seconds = micros / 1000000;
+  int64_t rest = micros % 1000000;
+  if (rest < 0) {
+    rest += 1000000;
+    --seconds;
+  }
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(rest * 1000));
+}
+
+}  // namespace hark
+
+#endif  // HARK_PROTO_TIME_H_
