@@ -20,6 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "hark/proto_time.h"
 #include "hark/status_macros.h"
 #include "server/ingest/dedup_window.h"
 #include "server/ingest/validate.h"
@@ -33,15 +34,6 @@ thread_local const void* current_writer = nullptr;
 
 absl::Time ToTime(const google::protobuf::Timestamp& t) {
   return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  google::protobuf::Timestamp out;
-  const int64_t seconds = absl::ToUnixSeconds(t);  // rounds towards -inf
-  out.set_seconds(seconds);
-  out.set_nanos(static_cast<int32_t>((t - absl::FromUnixSeconds(seconds)) /
-                                     absl::Nanoseconds(1)));
-  return out;
 }
 
 absl::Status Annotate(const absl::Status& status, absl::string_view context) {
@@ -449,7 +441,7 @@ void Ingestor::Impl::Commit(std::vector<std::unique_ptr<Job>>& group) {
       }
       hark::v1::IdentifyUserResponse response;
       response.set_traits_set(static_cast<uint32_t>(job->traits.size()));
-      *response.mutable_set_at() = ToProto(now);
+      SetTimestamp(now, response.mutable_set_at());
       job->identify_done(std::move(response));
     } else if (!error.ok()) {
       job->track_done(error);

@@ -173,6 +173,20 @@ class EventStream final : public grpc::ServerBidiReactor<EventBatch, BatchAck> {
   absl::Status error_ ABSL_GUARDED_BY(mu_);
 };
 
+// The ingestor's completion for a unary call: moves the result into
+// `response` and finishes the call (on the writer thread).
+template <typename Response>
+auto FinishWhenDone(grpc::ServerUnaryReactor* reactor, Response* response) {
+  return [reactor, response](absl::StatusOr<Response> result) {
+    if (!result.ok()) {
+      reactor->Finish(ToGrpcStatus(result.status()));
+      return;
+    }
+    *response = *std::move(result);
+    reactor->Finish(grpc::Status::OK);
+  };
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* IngestService::TrackEvents(
@@ -182,17 +196,8 @@ grpc::ServerUnaryReactor* IngestService::TrackEvents(
   auto principal = AuthorizeCall(*keys_, context, kTrackEvents);
   if (!principal.ok()) return FinishUnary(context, principal.status());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::Status status = ingestor_->Track(
-      request->events(),
-      [reactor,
-       response](absl::StatusOr<hark::v1::TrackEventsResponse> result) {
-        if (!result.ok()) {
-          reactor->Finish(ToGrpcStatus(result.status()));
-          return;
-        }
-        *response = std::move(*result);
-        reactor->Finish(grpc::Status::OK);
-      });
+  absl::Status status =
+      ingestor_->Track(request->events(), FinishWhenDone(reactor, response));
   if (!status.ok()) reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
@@ -210,16 +215,8 @@ grpc::ServerUnaryReactor* IngestService::IdentifyUser(
   auto principal = AuthorizeCall(*keys_, context, kIdentifyUser);
   if (!principal.ok()) return FinishUnary(context, principal.status());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::Status status = ingestor_->Identify(
-      *request, [reactor, response](
-                    absl::StatusOr<hark::v1::IdentifyUserResponse> result) {
-        if (!result.ok()) {
-          reactor->Finish(ToGrpcStatus(result.status()));
-          return;
-        }
-        *response = std::move(*result);
-        reactor->Finish(grpc::Status::OK);
-      });
+  absl::Status status =
+      ingestor_->Identify(*request, FinishWhenDone(reactor, response));
   if (!status.ok()) reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
