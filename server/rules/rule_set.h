@@ -81,6 +81,94 @@ struct SequencePattern {
 
 using Pattern = std::variant<MatchPattern, CountPattern, SequencePattern>;
 
+// A text with {{placeholders}} filled from a match (DESIGN.md, "Rule
+// files"; surveys and interview invitations). Placeholder paths:
+//   user.KEY                 the user's trait KEY at match time
+//   match.props.KEY          property KEY of the match's last matched event
+//   match.ALIAS.props.KEY    property KEY of the event matched by step ALIAS
+//   match.rule               the rule id
+//   match.event              the name of the match's last matched event
+//   match.count              the number of matched events
+// `{{path | default: "text"}}` gives the text used when the value is
+// missing at run time. The loader refuses a template that names something
+// the rule using it can never provide (an unknown root, a step alias the
+// rule does not have) and a placeholder that may be missing at run time and
+// has no default (every user.* and match.*.props.* path, except
+// match.props.KEY of a count rule grouping by props.KEY).
+struct Template {
+  struct Part {
+    // Literal text when `path` is empty, else a placeholder.
+    std::string literal;
+    std::string path;
+    std::optional<std::string> default_value;
+  };
+  std::string source;
+  SourcePos pos;
+  std::vector<Part> parts;
+};
+
+// Fills `t` from `match` (traits are match.traits()). Strings as they are,
+// numbers without a trailing ".0" when integral, booleans true/false,
+// timestamps as RFC 3339 UTC. A missing value uses the default, or the empty
+// string when the placeholder has none (the loader prevents that for values
+// that can be missing).
+std::string RenderTemplate(const Template& t, const hark::v1::Match& match);
+
+// A rolling quota: at most `max` within any `per`.
+struct Quota {
+  int max = 0;
+  absl::Duration per;
+};
+
+// Friction types (DESIGN.md, "Responses and friction").
+// "product", "process", "pricing", "perception".
+bool IsFrictionType(absl::string_view name);
+
+struct Question {
+  enum class Type { kRating, kNps, kCes, kSingleChoice, kMultiChoice, kText };
+  struct Choice {
+    std::string id;
+    std::string label;
+    // A friction type or empty.
+    std::string friction;
+  };
+  std::string id;
+  Type type = Type::kRating;
+  Template text;
+  bool required = false;
+  // For kSingleChoice and kMultiChoice only (at least 2, unique ids).
+  std::vector<Choice> choices;
+  SourcePos pos;
+};
+
+// A micro-survey: top-level `surveys:` list of any file (by convention
+// rules/surveys/*.yaml).
+struct Survey {
+  std::string id;
+  SourcePos pos;
+  Template title;
+  // 1 to 5 questions with unique ids.
+  std::vector<Question> questions;
+};
+
+// An interview invitation: top-level `interviews:` list of any file.
+struct Interview {
+  std::string id;
+  SourcePos pos;
+  Template invitation;
+  // http(s) URL. Where it contains "{{token}}" the prompt's token goes
+  // there; otherwise RenderBookingUrl() appends it as a query parameter.
+  std::string booking_url;
+  absl::Duration duration;
+  std::string incentive;
+  std::optional<Quota> quota;
+};
+
+// The booking link of one prompt: `token` (URL-safe) in place of
+// "{{token}}", or appended as "?hark_token=" / "&hark_token=".
+std::string RenderBookingUrl(const Interview& interview,
+                             absl::string_view token);
+
 // What a match asks for (used by orchestration).
 struct Action {
   enum class Kind { kSurvey, kInterview };
@@ -105,6 +193,8 @@ struct Rule {
   double sample = 1.0;
   int priority = 0;
   bool shadow = false;  // mode: shadow
+  // quota: { max: 100, per: "1d" } — sent prompts of this rule.
+  std::optional<Quota> quota;
 
   // "match", "count" or "sequence".
   absl::string_view kind() const;
@@ -115,8 +205,23 @@ struct ContactPolicy {
   std::optional<absl::Duration> per;
   std::optional<int> max_interviews_per_user;
   std::optional<absl::Duration> interviews_per;
-  // "HH:MM-HH:MM" in the user's time zone trait, when set.
-  std::optional<std::string> quiet_hours;
+  // quiet_hours: "22:00-08:00" in the user's time zone; the range may
+  // wrap midnight. Minutes since local midnight, start != end.
+  struct QuietHours {
+    int start_minute = 0;
+    int end_minute = 0;
+  };
+  std::optional<QuietHours> quiet_hours;
+  // The trait holding the user's IANA time zone ("Europe/Berlin");
+  // `timezone_trait`, default "timezone". Users without it: UTC.
+  std::string timezone_trait = "timezone";
+  // A match whose moment is older than this when decided is suppressed as
+  // stale; `max_staleness`, default 1h.
+  absl::Duration max_staleness = absl::Hours(1);
+  // Matches of one user arriving within this window compete by priority;
+  // `priority_window`, default "0s" (only matches decided together, e.g.
+  // from one event, compete). A longer window delays every prompt by it.
+  absl::Duration priority_window = absl::ZeroDuration();
 };
 
 // A `tests:` case, run by `hark rules test` with a pseudo clock that starts
@@ -162,6 +267,10 @@ class RuleSet {
   absl::Span<const int> RulesForEvent(absl::string_view event_name) const;
   const std::vector<RuleTest>& tests() const { return tests_; }
   const ContactPolicy& contact_policy() const { return contact_policy_; }
+  const std::vector<Survey>& surveys() const { return surveys_; }
+  const std::vector<Interview>& interviews() const { return interviews_; }
+  const Survey* FindSurvey(absl::string_view id) const;
+  const Interview* FindInterview(absl::string_view id) const;
   // The longest `within` of any rule (zero if none).
   absl::Duration max_within() const { return max_within_; }
 
@@ -170,6 +279,8 @@ class RuleSet {
   std::vector<Rule> rules_;
   std::vector<RuleTest> tests_;
   ContactPolicy contact_policy_;
+  std::vector<Survey> surveys_;
+  std::vector<Interview> interviews_;
   absl::flat_hash_map<std::string, std::vector<int>> by_event_;
   absl::flat_hash_map<std::string, int> by_id_;
   absl::Duration max_within_ = absl::ZeroDuration();
@@ -184,6 +295,10 @@ class RuleSetBuilder {
   RuleSetBuilder& AddRule(Rule rule);
   RuleSetBuilder& AddTest(RuleTest test);
   RuleSetBuilder& SetContactPolicy(ContactPolicy policy);
+  // Ids must be unique per kind; Build() checks that every rule's action
+  // names a known survey or interview.
+  RuleSetBuilder& AddSurvey(Survey survey);
+  RuleSetBuilder& AddInterview(Interview interview);
   // INVALID_ARGUMENT on a duplicate rule id or a rule the engine cannot
   // run (empty id or event name, at_least < 1, within <= 0 for count and
   // sequence, no steps, empty group_by key, sample outside (0, 1]). The
@@ -202,8 +317,10 @@ std::string PatternVersion(const Pattern& pattern);
 // null): files in the given order, within a file by line and column.
 // Duplicate rule ids across files are errors (at the later one, naming the
 // earlier), and so are a second contact_policy and a test expecting a rule
-// no file defines. Survey and interview ids named by actions are not
-// checked yet. Never throws.
+// no file defines. So are an action naming a survey or interview no file
+// defines, duplicate survey or interview ids, and templates the rule using
+// them cannot fill (see Template). Top-level keys of a file: rules,
+// contact_policy, tests, surveys, interviews. Never throws.
 absl::StatusOr<std::shared_ptr<const RuleSet>> LoadRuleSet(
     absl::Span<const SourceFile> files, std::vector<LoadError>* errors);
 

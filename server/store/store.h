@@ -125,6 +125,72 @@ struct Checkpoint {
   std::string state;
 };
 
+// The decision of the contact policy about one match (DESIGN.md,
+// "Orchestration"). At most one per match.
+struct DecisionRecord {
+  std::string match_id;
+  std::string user_id;
+  std::string rule_id;
+  std::string rule_version;
+  // hark.v1.Prompt.Kind numbers: 1 survey, 2 interview.
+  int kind = 1;
+  // The survey or interview id.
+  std::string target;
+  // "sent" or a suppression reason (policy::OutcomeName).
+  std::string outcome;
+  // One readable sentence.
+  std::string reason;
+  absl::Time matched_at;
+  absl::Time decided_at;
+};
+
+// Which decisions CountSentDecisions() counts: outcome "sent" and
+// decided_at >= since; empty strings and kind 0 match anything.
+struct DecisionQuery {
+  std::string user_id;
+  std::string rule_id;
+  std::string target;
+  int kind = 0;
+  absl::Time since;
+};
+
+// hark.v1.Prompt.State numbers.
+enum class PromptState {
+  kPending = 1,
+  kDelivered = 2,
+  kShown = 3,
+  kAnswered = 4,
+  kDismissed = 5,
+  kExpired = 6,
+};
+
+// A prompt created by a sent decision. Times with microsecond precision.
+struct PromptRecord {
+  std::string prompt_id;
+  // Unique: one prompt per match.
+  std::string match_id;
+  std::string user_id;
+  // hark.v1.Prompt.Kind numbers: 1 survey, 2 interview.
+  int kind = 1;
+  std::string rule_id;
+  std::string definition_id;
+  int priority = 0;
+  absl::Time created_at;
+  absl::Time due_at;
+  absl::Time expires_at;
+  PromptState state = PromptState::kPending;
+  // Set by the state changes (nullopt until they happen).
+  std::optional<absl::Time> delivered_at;
+  std::optional<absl::Time> shown_at;
+  // When it became answered, dismissed or expired (expired: expires_at).
+  std::optional<absl::Time> closed_at;
+  // Its position in the feed of due prompts (WatchPrompts cursors); 0
+  // until FeedDuePrompts() put it there.
+  int64_t feed_seq = 0;
+  // Opaque to the store: the rendered hark.v1.Prompt, serialized.
+  std::string body;
+};
+
 struct StoreStats {
   uint64_t events = 0;
   uint64_t users = 0;
@@ -215,6 +281,76 @@ class Store {
   virtual absl::Status ScanTraits(
       absl::FunctionRef<void(const TraitRecord&)> fn);
 
+  // --- Orchestration (decisions and prompts) -----------------------------
+
+  // Stores `decisions` and `prompts` (the prompts of sent decisions,
+  // matched by match_id) in one transaction. Idempotent by match_id: a
+  // decision whose match already has one is skipped together with its
+  // prompt. Returns one flag per decision, in order: true if it was stored
+  // by this call. INVALID_ARGUMENT (storing nothing) if a prompt has no
+  // decision in `decisions`. On error nothing is stored.
+  virtual absl::StatusOr<std::vector<bool>> AppendDecisions(
+      absl::Span<const DecisionRecord> decisions,
+      absl::Span<const PromptRecord> prompts);
+
+  // The number of sent decisions matching `query` (indexed: by user, by
+  // rule, by target).
+  virtual absl::StatusOr<int64_t> CountSentDecisions(
+      const DecisionQuery& query);
+
+  // Up to `limit` stored matches without a decision, oldest stored first.
+  // Used at start to decide matches stored just before a crash.
+  virtual absl::StatusOr<std::vector<MatchRecord>> ListUndecidedMatches(
+      size_t limit);
+
+  // The user's decisions, oldest first (decided_at, then match_id).
+  virtual absl::StatusOr<std::vector<DecisionRecord>> ListUserDecisions(
+      absl::string_view user_id);
+
+  // Puts up to `limit` pending prompts that are due (due_at <= now) and not
+  // yet in the feed into the feed, in one transaction: they get the next
+  // feed sequence numbers in due_at order (then prompt_id). Returns them
+  // with feed_seq set. Feed sequence numbers only grow, also across
+  // deletions.
+  virtual absl::StatusOr<std::vector<PromptRecord>> FeedDuePrompts(
+      absl::Time now, size_t limit);
+
+  // The earliest due_at of a pending prompt not yet in the feed.
+  virtual absl::StatusOr<std::optional<absl::Time>> NextUnfedDue();
+
+  // Up to `limit` prompts with feed_seq > after_feed_seq, by feed_seq.
+  virtual absl::StatusOr<std::vector<PromptRecord>> ReadFeed(
+      int64_t after_feed_seq, size_t limit);
+
+  // The largest feed_seq given so far (0 if none).
+  virtual absl::StatusOr<int64_t> LastFeedSeq();
+
+  // NOT_FOUND if there is no such prompt.
+  virtual absl::StatusOr<PromptRecord> GetPrompt(absl::string_view prompt_id);
+
+  // The user's prompts, newest first (created_at, then prompt_id).
+  virtual absl::StatusOr<std::vector<PromptRecord>> ListUserPrompts(
+      absl::string_view user_id);
+
+  // Up to `limit` of the user's prompts that can be shown now: state
+  // pending or delivered, due_at <= now < expires_at; highest priority
+  // first, then earliest due_at, then prompt_id.
+  virtual absl::StatusOr<std::vector<PromptRecord>> ListShowablePrompts(
+      absl::string_view user_id, absl::Time now, size_t limit);
+
+  // Compare-and-set: moves the prompt to state `to` at time `at` if its
+  // current state is one of `from`, setting delivered_at (kDelivered),
+  // shown_at (kShown) or closed_at (kAnswered, kDismissed, kExpired).
+  // Returns the prompt as stored afterwards, changed or not: the caller
+  // compares its state with `to`. NOT_FOUND if there is no such prompt.
+  virtual absl::StatusOr<PromptRecord> UpdatePromptState(
+      absl::string_view prompt_id, absl::Span<const PromptState> from,
+      PromptState to, absl::Time at);
+
+  // Every prompt in state pending, delivered or shown whose expires_at <=
+  // now becomes expired (closed_at = its expires_at). Returns how many.
+  virtual absl::StatusOr<int64_t> ExpirePrompts(absl::Time now);
+
   // The database's location as given.
   virtual const std::string& path() const = 0;
 };
@@ -241,6 +377,55 @@ inline absl::StatusOr<std::optional<Checkpoint>> Store::LoadCheckpoint(int) {
 inline absl::Status Store::ScanTraits(
     absl::FunctionRef<void(const TraitRecord&)>) {
   return absl::UnimplementedError("Store::ScanTraits");
+}
+
+inline absl::StatusOr<std::vector<bool>> Store::AppendDecisions(
+    absl::Span<const DecisionRecord>, absl::Span<const PromptRecord>) {
+  return absl::UnimplementedError("Store::AppendDecisions");
+}
+inline absl::StatusOr<int64_t> Store::CountSentDecisions(const DecisionQuery&) {
+  return absl::UnimplementedError("Store::CountSentDecisions");
+}
+inline absl::StatusOr<std::vector<MatchRecord>> Store::ListUndecidedMatches(
+    size_t) {
+  return absl::UnimplementedError("Store::ListUndecidedMatches");
+}
+inline absl::StatusOr<std::vector<DecisionRecord>> Store::ListUserDecisions(
+    absl::string_view) {
+  return absl::UnimplementedError("Store::ListUserDecisions");
+}
+inline absl::StatusOr<std::vector<PromptRecord>> Store::FeedDuePrompts(
+    absl::Time, size_t) {
+  return absl::UnimplementedError("Store::FeedDuePrompts");
+}
+inline absl::StatusOr<std::optional<absl::Time>> Store::NextUnfedDue() {
+  return absl::UnimplementedError("Store::NextUnfedDue");
+}
+inline absl::StatusOr<std::vector<PromptRecord>> Store::ReadFeed(int64_t,
+                                                                size_t) {
+  return absl::UnimplementedError("Store::ReadFeed");
+}
+inline absl::StatusOr<int64_t> Store::LastFeedSeq() {
+  return absl::UnimplementedError("Store::LastFeedSeq");
+}
+inline absl::StatusOr<PromptRecord> Store::GetPrompt(absl::string_view) {
+  return absl::UnimplementedError("Store::GetPrompt");
+}
+inline absl::StatusOr<std::vector<PromptRecord>> Store::ListUserPrompts(
+    absl::string_view) {
+  return absl::UnimplementedError("Store::ListUserPrompts");
+}
+inline absl::StatusOr<std::vector<PromptRecord>> Store::ListShowablePrompts(
+    absl::string_view, absl::Time, size_t) {
+  return absl::UnimplementedError("Store::ListShowablePrompts");
+}
+inline absl::StatusOr<PromptRecord> Store::UpdatePromptState(
+    absl::string_view, absl::Span<const PromptState>, PromptState,
+    absl::Time) {
+  return absl::UnimplementedError("Store::UpdatePromptState");
+}
+inline absl::StatusOr<int64_t> Store::ExpirePrompts(absl::Time) {
+  return absl::UnimplementedError("Store::ExpirePrompts");
 }
 
 // Opens (creating if needed) and migrates a SQLite database. Fails with
