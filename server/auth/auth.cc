@@ -76,7 +76,7 @@ const std::vector<MethodRoles>& MethodTable() {
         {"/hark.v1.Review/GetReport", read_review},
         {"/hark.v1.Review/ExportResponses", read_review},
         {"/hark.v1.Review/TagResponse", review},
-        {"/hark.v1.Admin/Explain", admin},
+        {"/hark.v1.Admin/Explain", read_review},
         {"/hark.v1.Admin/DeleteUser", admin},
         {"/hark.v1.Admin/GetStats", admin},
     };

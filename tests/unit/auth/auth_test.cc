@@ -404,7 +404,7 @@ TEST_F(AuthorizeTest, RoleMatrix) {
       {"/hark.v1.Review/GetReport", no, ok, ok, ok},
       {"/hark.v1.Review/ExportResponses", no, ok, ok, ok},
       {"/hark.v1.Review/TagResponse", no, no, ok, ok},
-      {"/hark.v1.Admin/Explain", no, no, no, ok},
+      {"/hark.v1.Admin/Explain", no, ok, ok, ok},
       {"/hark.v1.Admin/DeleteUser", no, no, no, ok},
       {"/hark.v1.Admin/GetStats", no, no, no, ok},
   };
