@@ -88,10 +88,99 @@ constexpr const char* kSchemaV2[] = {
     "state BLOB NOT NULL)",
 };
 
+// Version 3: orchestration (DESIGN.md, Orchestration): the contact
+// policy's decisions and the prompts of sent decisions. Both are written once
+// per match, so they are small next to the event log and indexes are
+// affordable; still, each index below is there for one query of the Store
+// (named in its comment) and every such query is served by an index.
+// - decisions: at most one per match (primary key match_id, which makes
+//   AppendDecisions() idempotent across retries and restarts, and which
+//   ListUndecidedMatches() probes with NOT EXISTS). `kind` is a
+//   hark.v1.Prompt.Kind number, `outcome` "sent" or a suppression reason.
+//   - decisions_by_user: ListUserDecisions() in order, without a sort.
+//   - sent_decisions_by_user / _by_rule / _by_target: CountSentDecisions()
+//     filtered by user, rule or target (the contact cap, the rule's quota,
+//     the survey's quota) with the `since` bound as a range. Partial indexes
+//     (WHERE outcome = 'sent', which the queries repeat verbatim so that
+//     SQLite can use them) hold only sent decisions: suppressed ones, which
+//     outnumber them, cost nothing there, and a count visits only the sent
+//     decisions of its window, which the very caps it checks keep few. A
+//     kind filter is checked on those rows. A query with none of the three
+//     filters scans the table; the policy never asks one.
+// - prompts: one per sent decision (match_id UNIQUE). `state` is a
+//   hark.v1.Prompt.State number (1 pending, 2 delivered, 3 shown,
+//   4 answered, 5 dismissed, 6 expired); delivered_us, shown_us and
+//   closed_us are NULL until the state change that sets them; feed_seq is
+//   NULL until FeedDuePrompts() puts the prompt into the feed. `body` is
+//   opaque to the store (a serialized hark.v1.Prompt).
+//   - prompts_by_user: ListUserPrompts() in order; ListShowablePrompts()
+//     finds the user's prompts with it and sorts the few that are showable.
+//   - unfed_prompts_by_due: FeedDuePrompts() and NextUnfedDue() in due
+//     order. Partial (pending and not yet fed), so it holds only the
+//     prompts still waiting for their due time.
+//   - prompts_by_feed_seq: ReadFeed() in feed order; UNIQUE because a feed
+//     position is given once. Partial (feed_seq IS NOT NULL) so that unfed
+//     prompts take no entry.
+//   - open_prompts_by_expiry: ExpirePrompts(). Partial (pending, delivered,
+//     shown), so it holds only prompts that can still expire.
+// - store_counters 'feed_seq': the last feed sequence number given.
+//   FeedDuePrompts() advances it in the transaction that assigns numbers,
+//   so numbers only grow even after the prompts holding the highest ones are
+//   deleted (a future DeleteUser). MAX(feed_seq) would go back after such a
+//   deletion, and an AUTOINCREMENT rowid does not fit because the number is
+//   given when a prompt is fed, not when it is inserted.
+constexpr const char* kSchemaV3[] = {
+    "CREATE TABLE decisions("
+    "match_id TEXT PRIMARY KEY, "
+    "user_id TEXT NOT NULL, "
+    "rule_id TEXT NOT NULL, "
+    "rule_version TEXT NOT NULL, "
+    "kind INTEGER NOT NULL, "
+    "target TEXT NOT NULL, "
+    "outcome TEXT NOT NULL, "
+    "reason TEXT NOT NULL, "
+    "matched_at_us INTEGER NOT NULL, "
+    "decided_at_us INTEGER NOT NULL)",
+    "CREATE INDEX decisions_by_user ON decisions(user_id, decided_at_us, "
+    "match_id)",
+    "CREATE INDEX sent_decisions_by_user ON decisions(user_id, "
+    "decided_at_us) WHERE outcome = 'sent'",
+    "CREATE INDEX sent_decisions_by_rule ON decisions(rule_id, "
+    "decided_at_us) WHERE outcome = 'sent'",
+    "CREATE INDEX sent_decisions_by_target ON decisions(target, "
+    "decided_at_us) WHERE outcome = 'sent'",
+    "CREATE TABLE prompts("
+    "prompt_id TEXT PRIMARY KEY, "
+    "match_id TEXT NOT NULL UNIQUE, "
+    "user_id TEXT NOT NULL, "
+    "kind INTEGER NOT NULL, "
+    "rule_id TEXT NOT NULL, "
+    "definition_id TEXT NOT NULL, "
+    "priority INTEGER NOT NULL, "
+    "created_us INTEGER NOT NULL, "
+    "due_us INTEGER NOT NULL, "
+    "expires_us INTEGER NOT NULL, "
+    "state INTEGER NOT NULL, "
+    "delivered_us INTEGER, "
+    "shown_us INTEGER, "
+    "closed_us INTEGER, "
+    "feed_seq INTEGER, "
+    "body BLOB NOT NULL)",
+    "CREATE INDEX prompts_by_user ON prompts(user_id, created_us, prompt_id)",
+    "CREATE INDEX unfed_prompts_by_due ON prompts(due_us, prompt_id) "
+    "WHERE feed_seq IS NULL AND state = 1",
+    "CREATE UNIQUE INDEX prompts_by_feed_seq ON prompts(feed_seq) "
+    "WHERE feed_seq IS NOT NULL",
+    "CREATE INDEX open_prompts_by_expiry ON prompts(expires_us) "
+    "WHERE state IN (1, 2, 3)",
+    "INSERT INTO store_counters(name, value) VALUES('feed_seq', 0)",
+};
+
 // Ordered by version, numbered 1, 2, 3, ...; append new steps at the end.
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
     {2, kSchemaV2},
+    {3, kSchemaV3},
 };
 
 constexpr bool NumberedInOrder() {

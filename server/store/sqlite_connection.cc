@@ -103,6 +103,12 @@ absl::Status Statement::BindInt64(int index, int64_t value) {
   return absl::OkStatus();
 }
 
+absl::Status Statement::BindNull(int index) {
+  int rc = sqlite3_bind_null(stmt_, index);
+  if (rc != SQLITE_OK) return Failed(rc);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<bool> Statement::Step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;

@@ -55,6 +55,8 @@ class Statement {
   absl::Status BindText(int index, absl::string_view text);
   absl::Status BindBlob(int index, absl::string_view bytes);
   absl::Status BindInt64(int index, int64_t value);
+  // NULL, for the nullable columns (times not reached yet).
+  absl::Status BindNull(int index);
 
   // Advances the statement: true if a row is available, false when done.
   absl::StatusOr<bool> Step();

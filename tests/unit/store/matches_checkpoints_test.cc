@@ -78,28 +78,6 @@ std::vector<std::string> Flatten(
   return all;
 }
 
-// The schema as sqlite_master describes it, sorted by object name.
-std::vector<std::string> SchemaOf(const std::string& path) {
-  std::vector<std::string> objects;
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* stmt = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db,
-                               "SELECT type, name, COALESCE(sql, '') FROM "
-                               "sqlite_master ORDER BY name",
-                               -1, &stmt, nullptr),
-            SQLITE_OK);
-  while (sqlite3_step(stmt) == SQLITE_ROW) {
-    objects.push_back(absl::StrCat(
-        reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), " ",
-        reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1)), ": ",
-        reinterpret_cast<const char*>(sqlite3_column_text(stmt, 2))));
-  }
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return objects;
-}
-
 // Each test runs on an in-memory database (param false) and on a file
 // (param true: reads on their own connections).
 class StoreV2Test : public SqliteStoreTest,
@@ -145,7 +123,8 @@ TEST_F(SqliteStoreTest, UpgradesAVersion1FileInPlace) {
 
   std::unique_ptr<Store> store = OpenOrDie(FileOptions());
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawQueryText(FilePath(), "PRAGMA user_version"), "2");
+  EXPECT_EQ(RawQueryText(FilePath(), "PRAGMA user_version"),
+            absl::StrCat(internal::LatestSchemaVersion()));
 
   // The version 1 data is intact.
   absl::StatusOr<StoreStats> stats = store->GetStats();
@@ -739,6 +718,34 @@ TEST(StoreInterfaceTest, NewMethodsDefaultToUnimplemented) {
   EXPECT_EQ(store.LoadCheckpoint(0).status().code(),
             absl::StatusCode::kUnimplemented);
   EXPECT_EQ(store.ScanTraits([](const TraitRecord&) {}).code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(store.AppendDecisions({}, {}).status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(store.CountSentDecisions({}).status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(store.ListUndecidedMatches(1).status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(store.ListUserDecisions("u").status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(store.FeedDuePrompts(kT0, 1).status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(store.NextUnfedDue().status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(store.ReadFeed(0, 1).status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(store.LastFeedSeq().status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(store.GetPrompt("p").status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(store.ListUserPrompts("u").status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(store.ListShowablePrompts("u", kT0, 1).status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(store.UpdatePromptState("p", {}, PromptState::kShown, kT0)
+                .status()
+                .code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(store.ExpirePrompts(kT0).status().code(),
             absl::StatusCode::kUnimplemented);
 }
 

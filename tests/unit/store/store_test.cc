@@ -43,7 +43,7 @@ TEST_F(SqliteStoreTest, CreatesAndMigratesInMemory) {
 
 TEST_F(SqliteStoreTest, MigrationSetsUserVersionAndWal) {
   ASSERT_NE(OpenOrDie(FileOptions()), nullptr);
-  EXPECT_EQ(RawQueryText(FilePath(), "PRAGMA user_version"), "2");
+  EXPECT_EQ(RawQueryText(FilePath(), "PRAGMA user_version"), "3");
   EXPECT_EQ(RawQueryText(FilePath(), "PRAGMA journal_mode"), "wal");
 }
 
@@ -87,7 +87,7 @@ TEST_F(SqliteStoreTest, RefusesADatabaseFromANewerHark) {
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(store.status().message(), HasSubstr("newer Hark"));
   EXPECT_THAT(store.status().message(), HasSubstr("schema version is 99"));
-  EXPECT_THAT(store.status().message(), HasSubstr("up to 2"));
+  EXPECT_THAT(store.status().message(), HasSubstr("up to 3"));
   EXPECT_THAT(store.status().message(), HasSubstr(FilePath()));
   // Refusing changed nothing.
   EXPECT_EQ(RawQueryText(FilePath(), "PRAGMA user_version"), "99");

@@ -100,6 +100,28 @@ inline std::string RawQueryText(const std::string& path,
   return result;
 }
 
+// The schema as sqlite_master describes it, sorted by object name.
+inline std::vector<std::string> SchemaOf(const std::string& path) {
+  std::vector<std::string> objects;
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT type, name, COALESCE(sql, '') FROM "
+                               "sqlite_master ORDER BY name",
+                               -1, &stmt, nullptr),
+            SQLITE_OK);
+  while (sqlite3_step(stmt) == SQLITE_ROW) {
+    objects.push_back(absl::StrCat(
+        reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), " ",
+        reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1)), ": ",
+        reinterpret_cast<const char*>(sqlite3_column_text(stmt, 2))));
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return objects;
+}
+
 class SqliteStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
