@@ -82,12 +82,13 @@ constexpr char kSelectCheckpointSql[] =
 constexpr char kSelectAllTraitsSql[] =
     "SELECT user_id, key, value, set_at_us FROM traits ORDER BY user_id, key";
 
-constexpr char kSelectMatchColumns[] =
+// Every match, with the columns ReadMatch() reads.
+constexpr char kSelectMatchesSql[] =
     "SELECT match_id, rule_id, rule_version, user_id, group_key, "
     "matched_at_us, at_deadline, created_us, context FROM matches";
-// Oldest stored first. Each match probes the decisions primary key; the
-// scan of matches (and its sort) runs once at start, so it has no index of
-// its own (schema.cc, version 3).
+// The columns ReadMatch() reads, oldest stored first. Each match probes the
+// decisions primary key; the scan of matches (and its sort) runs once at start,
+// so it has no index of its own (schema.cc, version 3).
 constexpr char kSelectUndecidedMatchesSql[] =
     "SELECT match_id, rule_id, rule_version, user_id, group_key, "
     "matched_at_us, at_deadline, created_us, context FROM matches "
@@ -180,7 +181,7 @@ absl::Status BindOptionalTime(Statement& stmt, int index,
                        : stmt.BindNull(index);
 }
 
-// Reads the columns of kSelectMatchColumns.
+// Reads the columns of kSelectMatchesSql.
 void ReadMatch(const Statement& row, MatchRecord& m) {
   Assign(m.match_id, row.ColumnText(0));
   Assign(m.rule_id, row.ColumnText(1));
@@ -409,7 +410,7 @@ std::string ListMatchesSql(bool by_rule, bool by_user, bool after_position) {
   if (after_position) {
     conditions.push_back("(matched_at_us, match_id) < (?3, ?4)");
   }
-  return absl::StrCat(kSelectMatchColumns, conditions.empty() ? "" : " WHERE ",
+  return absl::StrCat(kSelectMatchesSql, conditions.empty() ? "" : " WHERE ",
                       absl::StrJoin(conditions, " AND "),
                       " ORDER BY matched_at_us DESC, match_id DESC LIMIT ?5");
 }

@@ -832,6 +832,21 @@ TEST_P(StoreV3Test, ClosingStatesSetClosedAt) {
   EXPECT_EQ(p->closed_at, At(8));
 }
 
+TEST_P(StoreV3Test, BackToPendingSetsNoTime) {
+  AddPrompts({Prompt("p1", "m1", "u1")});
+  ASSERT_TRUE(store_
+                  ->UpdatePromptState("p1", {PromptState::kPending},
+                                      PromptState::kDelivered, At(1))
+                  .ok());
+  absl::StatusOr<PromptRecord> p = store_->UpdatePromptState(
+      "p1", {PromptState::kDelivered}, PromptState::kPending, At(2));
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->state, PromptState::kPending);
+  EXPECT_EQ(p->delivered_at, At(1));
+  EXPECT_EQ(p->shown_at, std::nullopt);
+  EXPECT_EQ(p->closed_at, std::nullopt);
+}
+
 TEST_P(StoreV3Test, ExpirePromptsClosesOpenPromptsAtTheirExpiry) {
   absl::StatusOr<int64_t> expired = store_->ExpirePrompts(At(1000));
   ASSERT_TRUE(expired.ok()) << expired.status();
