@@ -30,10 +30,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "server/rules/expr.h"
 #include "server/rules/rule_set.h"
 #include "server/rules/suggest.h"
+#include "server/rules/template.h"
 #include "yaml-cpp/yaml.h"
 
 namespace hark::rules {
@@ -84,7 +86,26 @@ constexpr absl::string_view kAllKeys[] = {"rules",
                                           "user",
                                           "props",
                                           "traits",
-                                          "rule"};
+                                          "rule",
+                                          "surveys",
+                                          "interviews",
+                                          "quota",
+                                          "max",
+                                          "title",
+                                          "questions",
+                                          "type",
+                                          "text",
+                                          "required",
+                                          "choices",
+                                          "label",
+                                          "friction",
+                                          "invitation",
+                                          "booking_url",
+                                          "duration",
+                                          "incentive",
+                                          "timezone_trait",
+                                          "max_staleness",
+                                          "priority_window"};
 
 struct Pos {
   int line = 0;
@@ -221,6 +242,27 @@ class FileLoader {
     Rule rule;
     bool valid = false;
     Pos id_pos;
+    // Of the action's survey or interview id.
+    Pos action_target_pos;
+  };
+  // Where a template's placeholders are, for checks against the rules
+  // that use it.
+  struct TemplateSite {
+    int question = -1;  // -1: the survey's title or the invitation
+    std::string what;   // "the title of survey `x`"
+    std::vector<Pos> part_pos;
+  };
+  struct SurveyOut {
+    Survey survey;
+    bool valid = false;
+    Pos id_pos;
+    std::vector<TemplateSite> templates;
+  };
+  struct InterviewOut {
+    Interview interview;
+    bool valid = false;
+    Pos id_pos;
+    std::vector<TemplateSite> templates;
   };
   struct TestOut {
     RuleTest test;
@@ -235,7 +277,8 @@ class FileLoader {
   };
 
   void Load(std::vector<RuleOut>* rules, std::vector<TestOut>* tests,
-            std::optional<PolicyOut>* policy) {
+            std::optional<PolicyOut>* policy, std::vector<SurveyOut>* surveys,
+            std::vector<InterviewOut>* interviews) {
     std::vector<YAML::Node> docs;
     try {
       docs = YAML::LoadAll(file_.content);
@@ -260,8 +303,10 @@ class FileLoader {
       const YAML::Node& root = docs[0];
       if (root.IsNull()) return;
       Fields top;
-      if (!ReadMap(root, "a rule file", {"rules", "contact_policy", "tests"},
-                   &top)) {
+      if (!ReadMap(
+              root, "a rule file",
+              {"rules", "contact_policy", "tests", "surveys", "interviews"},
+              &top)) {
         return;
       }
       if (const Entry* e = top.Get("rules")) ReadRules(*e, rules);
@@ -269,6 +314,10 @@ class FileLoader {
         *policy = ReadPolicy(*e);
       }
       if (const Entry* e = top.Get("tests")) ReadTests(*e, tests);
+      if (const Entry* e = top.Get("surveys")) ReadSurveys(*e, surveys);
+      if (const Entry* e = top.Get("interviews")) {
+        ReadInterviews(*e, interviews);
+      }
     } catch (const std::exception& e) {
       // Not expected (the walk avoids throwing calls); never let it escape.
       Error(Pos{}, absl::StrCat("internal error while reading: ", e.what()),
@@ -387,6 +436,31 @@ class FileLoader {
       return absl::StrCat("`", key,
                           "` belongs inside action: action: { survey: "
                           "cancel_exit, delay: \"10m\" }");
+    }
+    if (where == "a rule" &&
+        (key == "questions" || key == "title" || key == "invitation")) {
+      return "surveys and interviews are written at the top level of a "
+             "file (surveys: [...], interviews: [...]); a rule names one: "
+             "action: { survey: cancel_exit }";
+    }
+    if (where == "a question" &&
+        (key == "options" || key == "answers" || key == "choice")) {
+      meaning("choices");
+      return "the answers to pick from are written choices: [ { id: slow, "
+             "label: \"Too slow\" } ]";
+    }
+    if (where == "a question" && (key == "question" || key == "title")) {
+      meaning("text");
+      return "a question's wording is written text: \"What got in the "
+             "way?\"";
+    }
+    if (where == "a choice" && (key == "text" || key == "title")) {
+      meaning("label");
+      return "a choice's wording is written label: \"Too slow\"";
+    }
+    if (where == "a choice" && key == "friction_hypothesis") {
+      meaning("friction");
+      return "a choice maps to a friction type with friction: process";
     }
     if (where == "a rule" && key == "name") {
       meaning("id");
@@ -746,7 +820,7 @@ class FileLoader {
     Fields f;
     if (!ReadMap(node, "a rule",
                  {"id", "description", "friction_hypothesis", "pattern",
-                  "action", "cooldown", "sample", "priority", "mode"},
+                  "action", "cooldown", "sample", "priority", "mode", "quota"},
                  &f)) {
       return;
     }
@@ -778,7 +852,10 @@ class FileLoader {
                 "say what to watch: pattern: { match: { event: ... } }")) {
       ReadPattern(*f.Get("pattern"), &rule.pattern);
     }
-    if (const Entry* e = f.Get("action")) ReadAction(*e, &rule.action);
+    if (const Entry* e = f.Get("action")) {
+      ReadAction(*e, &rule.action, &out->action_target_pos);
+    }
+    if (const Entry* e = f.Get("quota")) rule.quota = ReadQuota(*e);
     if (const Entry* e = f.Get("cooldown")) {
       rule.cooldown = ReadDuration(*e);
     }
@@ -848,7 +925,7 @@ class FileLoader {
     *out = value;
   }
 
-  void ReadAction(const Entry& e, std::optional<Action>* out) {
+  void ReadAction(const Entry& e, std::optional<Action>* out, Pos* target_pos) {
     Fields f;
     if (!ReadMap(e.value, "an action",
                  {"survey", "interview", "delay", "expires"}, &f,
@@ -890,6 +967,7 @@ class FileLoader {
         ok = false;
       } else {
         action.target = *id;
+        *target_pos = ValuePos(*target);
       }
     }
     if (const Entry* d = f.Get("delay")) {
@@ -1151,7 +1229,8 @@ class FileLoader {
     const int before = error_count_;
     if (!ReadMap(e.value, "contact_policy",
                  {"max_prompts_per_user", "per", "max_interviews_per_user",
-                  "interviews_per", "quiet_hours"},
+                  "interviews_per", "quiet_hours", "timezone_trait",
+                  "max_staleness", "priority_window"},
                  &f, PosOf(e.key))) {
       return out;
     }
@@ -1201,22 +1280,59 @@ class FileLoader {
         std::optional<std::string> text =
             ReadText(*q, "quiet_hours: \"22:00-08:00\" or quiet_hours: null");
         if (text.has_value()) {
-          if (!ValidQuietHours(*text)) {
+          std::optional<ContactPolicy::QuietHours> hours =
+              ParseQuietHours(*text);
+          if (!hours.has_value()) {
             Error(ValuePos(*q),
                   absl::StrCat("`", *text, "` is not a time range"),
                   "write start-end in 24-hour time, e.g. quiet_hours: "
                   "\"22:00-08:00\"; null for none");
           } else {
-            p.quiet_hours = *text;
+            p.quiet_hours = *hours;
           }
         }
       }
+    }
+    if (const Entry* t = f.Get("timezone_trait")) {
+      std::optional<std::string> name =
+          ReadText(*t,
+                   "the trait holding the user's time zone: "
+                   "timezone_trait: timezone");
+      if (name.has_value()) {
+        bool ok = !name->empty() && name->size() <= 64;
+        for (char c : *name) {
+          ok = ok &&
+               (absl::ascii_isalnum(c) || c == '_' || c == '-' || c == '.');
+        }
+        if (!ok) {
+          Error(ValuePos(*t), absl::StrCat("`", *name, "` is not a trait name"),
+                "name the trait holding the user's time zone (e.g. "
+                "\"Europe/Berlin\"): timezone_trait: timezone");
+        } else {
+          p.timezone_trait = *name;
+        }
+      }
+    }
+    if (const Entry* x = f.Get("max_staleness")) {
+      std::optional<absl::Duration> d = ReadDuration(*x);
+      if (d.has_value() && *d <= absl::ZeroDuration()) {
+        Error(ValuePos(*x), "max_staleness must be longer than 0s",
+              "matches older than this when decided are not asked about: "
+              "max_staleness: \"1h\"");
+      } else if (d.has_value()) {
+        p.max_staleness = *d;
+      }
+    }
+    if (const Entry* x = f.Get("priority_window")) {
+      std::optional<absl::Duration> d = ReadDuration(*x);
+      if (d.has_value()) p.priority_window = *d;
     }
     out.valid = error_count_ == before;
     return out;
   }
 
-  static bool ValidQuietHours(absl::string_view text) {
+  static std::optional<ContactPolicy::QuietHours> ParseQuietHours(
+      absl::string_view text) {
     auto clock = [](absl::string_view t) {
       if (t.size() != 5 || t[2] != ':') return -1;
       for (int i : {0, 1, 3, 4}) {
@@ -1228,10 +1344,444 @@ class FileLoader {
       return h * 60 + m;
     };
     std::vector<absl::string_view> parts = absl::StrSplit(text, '-');
-    if (parts.size() != 2) return false;
+    if (parts.size() != 2) return std::nullopt;
     const int a = clock(parts[0]);
     const int b = clock(parts[1]);
-    return a >= 0 && b >= 0 && a != b;
+    if (a < 0 || b < 0 || a == b) return std::nullopt;
+    return ContactPolicy::QuietHours{a, b};
+  }
+
+  // --- surveys and interviews ----------------------------------------------
+
+  // `max: 5, per: "7d"`.
+  std::optional<Quota> ReadQuota(const Entry& e) {
+    Fields f;
+    if (!ReadMap(e.value, "a quota", {"max", "per"}, &f, PosOf(e.key))) {
+      return std::nullopt;
+    }
+    Quota quota;
+    bool ok = Require(f, e.value, "max", "a quota",
+                      "how many at most: quota: { max: 5, per: \"7d\" }");
+    if (const Entry* m = f.Get("max")) {
+      std::optional<int64_t> n = ReadInt(*m, "max: 5");
+      if (!n.has_value()) {
+        ok = false;
+      } else if (*n < 1 || *n > 1000000) {
+        Error(ValuePos(*m), absl::StrCat("max must be at least 1, not ", *n),
+              "quota: { max: 5, per: \"7d\" }");
+        ok = false;
+      } else {
+        quota.max = static_cast<int>(*n);
+      }
+    }
+    ok = Require(f, e.value, "per", "a quota",
+                 "within how long: quota: { max: 5, per: \"7d\" }") &&
+         ok;
+    if (const Entry* p = f.Get("per")) {
+      std::optional<absl::Duration> d = ReadDuration(*p);
+      if (!d.has_value()) {
+        ok = false;
+      } else if (*d <= absl::ZeroDuration()) {
+        Error(ValuePos(*p), "per must be longer than 0s",
+              "quota: { max: 5, per: \"7d\" }");
+        ok = false;
+      } else {
+        quota.per = *d;
+      }
+    }
+    if (!ok) return std::nullopt;
+    return quota;
+  }
+
+  std::optional<bool> ReadBool(const Entry& e, absl::string_view example) {
+    std::optional<std::string> text =
+        ReadText(e, absl::StrCat("true or false: ", example));
+    if (!text.has_value()) return std::nullopt;
+    if (IsPlain(e.value) && (*text == "true" || *text == "false")) {
+      return *text == "true";
+    }
+    Error(
+        ValuePos(e),
+        absl::StrCat("`", e.name, "` must be true or false, not `", *text, "`"),
+        absl::StrCat("write it without quotes: ", example));
+    return std::nullopt;
+  }
+
+  // An id of a survey, question, choice or interview.
+  std::optional<std::string> ReadId(const Fields& f, const YAML::Node& map,
+                                    absl::string_view what,
+                                    absl::string_view kind,
+                                    absl::string_view example, Pos* pos) {
+    const std::string hint = absl::StrCat("give it a name: id: ", example);
+    if (!Require(f, map, "id", what, hint)) return std::nullopt;
+    const Entry& e = *f.Get("id");
+    std::optional<std::string> id = ReadText(e, hint);
+    if (!id.has_value()) return std::nullopt;
+    if (!IsRuleId(*id)) {
+      Error(ValuePos(e),
+            absl::StrCat("`", *id, "` is not a valid ", kind, " id"),
+            absl::StrCat("use lower-case letters, digits and _ (at most 64), "
+                         "e.g. ",
+                         example));
+      return std::nullopt;
+    }
+    *pos = ValuePos(e);
+    return id;
+  }
+
+  // A text with {{placeholders}}: syntax and the shape of each path are
+  // checked here; what a rule can fill is checked against the rules using
+  // it once every file is read.
+  bool ReadTemplate(const Entry& e, absl::string_view what,
+                    absl::string_view example, Template* out,
+                    TemplateSite* site) {
+    std::optional<std::string> text =
+        ReadText(e, absl::StrCat("write the text in quotes: ", example));
+    if (!text.has_value()) return false;
+    if (absl::StripAsciiWhitespace(*text).empty()) {
+      Error(ValuePos(e), absl::StrCat("`", e.name, "` is empty"),
+            absl::StrCat("write the text in quotes: ", example));
+      return false;
+    }
+    out->source = *text;
+    out->pos = {file_.path, ValuePos(e).line, ValuePos(e).column};
+    std::vector<int> offsets;
+    internal::TemplateError error;
+    if (!internal::ParseTemplate(*text, &out->parts, &offsets, &error)) {
+      Error(ScalarOffsetPos(e.value, error.offset),
+            absl::StrCat("in ", what, ": ", error.message), error.hint);
+      return false;
+    }
+    bool ok = true;
+    site->what = std::string(what);
+    for (size_t i = 0; i < out->parts.size(); ++i) {
+      const Pos pos = ScalarOffsetPos(e.value, offsets[i]);
+      site->part_pos.push_back(pos);
+      if (out->parts[i].path.empty()) continue;
+      internal::TemplateError shape =
+          internal::CheckPlaceholderShape(out->parts[i]);
+      if (!shape.message.empty()) {
+        Error(pos, absl::StrCat("in ", what, ": ", shape.message), shape.hint);
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
+  template <typename Out, typename Fn>
+  void ReadList(const Entry& e, absl::string_view what, absl::string_view item,
+                std::vector<Out>* outs, Fn read) {
+    if (e.value.IsNull()) return;
+    if (!e.value.IsSequence()) {
+      Error(ValuePos(e),
+            absl::StrCat("`", e.name, "` must be a list of ", what),
+            absl::StrCat("start each ", item, " with `- id: ...`"));
+      return;
+    }
+    for (auto it = e.value.begin(); it != e.value.end(); ++it) {
+      Out out;
+      const int before = error_count_;
+      read(*it, &out);
+      out.valid = error_count_ == before;
+      outs->push_back(std::move(out));
+    }
+  }
+
+  void ReadSurveys(const Entry& e, std::vector<SurveyOut>* surveys) {
+    ReadList(
+        e, "surveys", "survey", surveys,
+        [&](const YAML::Node& node, SurveyOut* out) { ReadSurvey(node, out); });
+  }
+
+  void ReadInterviews(const Entry& e, std::vector<InterviewOut>* interviews) {
+    ReadList(e, "interviews", "interview", interviews,
+             [&](const YAML::Node& node, InterviewOut* out) {
+               ReadInterview(node, out);
+             });
+  }
+
+  void ReadSurvey(const YAML::Node& node, SurveyOut* out) {
+    Survey& survey = out->survey;
+    survey.pos = {file_.path, PosOf(node).line, PosOf(node).column};
+    Fields f;
+    if (!ReadMap(node, "a survey", {"id", "title", "questions"}, &f)) return;
+    if (std::optional<std::string> id =
+            ReadId(f, node, "a survey", "survey", "onboarding_dropoff",
+                   &out->id_pos)) {
+      survey.id = *id;
+    }
+    const std::string name =
+        survey.id.empty() ? "" : absl::StrCat(" `", survey.id, "`");
+    if (Require(f, node, "title", "a survey",
+                "a short heading: title: \"Quick question\"")) {
+      TemplateSite site;
+      if (ReadTemplate(*f.Get("title"),
+                       absl::StrCat("the title of survey", name),
+                       "title: \"Quick question\"", &survey.title, &site)) {
+        out->templates.push_back(std::move(site));
+      }
+    }
+    if (!Require(f, node, "questions", "a survey",
+                 "questions: [ { id: blocker, type: text, text: \"What got "
+                 "in the way?\" } ]")) {
+      return;
+    }
+    const Entry& q = *f.Get("questions");
+    if (!q.value.IsSequence() || q.value.size() == 0 || q.value.size() > 5) {
+      Error(ValuePos(q),
+            !q.value.IsSequence()
+                ? std::string("`questions` must be a list of questions")
+                : absl::StrCat("a survey has 1 to 5 questions, not ",
+                               q.value.size()),
+            "short surveys get answers: ask one to three questions, each "
+            "starting with `- id: ...`");
+      return;
+    }
+    absl::flat_hash_map<std::string, Pos> ids;
+    for (auto it = q.value.begin(); it != q.value.end(); ++it) {
+      Question question;
+      Pos id_pos;
+      TemplateSite site;
+      const int before = error_count_;
+      ReadQuestion(*it, name, &question, &id_pos, &site);
+      if (!question.id.empty()) {
+        auto [first, inserted] = ids.emplace(question.id, id_pos);
+        if (!inserted) {
+          Error(id_pos,
+                absl::StrCat("two questions of survey", name, " are named `",
+                             question.id, "` (first at ",
+                             PosText(file_.path, first->second), ")"),
+                "give each question of a survey its own id");
+        }
+      }
+      if (error_count_ == before) {
+        site.question = static_cast<int>(survey.questions.size());
+        out->templates.push_back(std::move(site));
+        survey.questions.push_back(std::move(question));
+      }
+    }
+  }
+
+  void ReadQuestion(const YAML::Node& node, absl::string_view survey_name,
+                    Question* question, Pos* id_pos, TemplateSite* site) {
+    question->pos = {file_.path, PosOf(node).line, PosOf(node).column};
+    Fields f;
+    if (!ReadMap(node, "a question",
+                 {"id", "type", "text", "required", "choices"}, &f)) {
+      return;
+    }
+    if (std::optional<std::string> id =
+            ReadId(f, node, "a question", "question", "blocker", id_pos)) {
+      question->id = *id;
+    }
+    static constexpr absl::string_view kTypes[] = {
+        "rating", "nps", "ces", "single_choice", "multi_choice", "text"};
+    static constexpr Question::Type kTypeValues[] = {
+        Question::Type::kRating,      Question::Type::kNps,
+        Question::Type::kCes,         Question::Type::kSingleChoice,
+        Question::Type::kMultiChoice, Question::Type::kText};
+    constexpr absl::string_view kTypeList =
+        "rating (1-5), nps (0-10), ces (1-7, effort), single_choice, "
+        "multi_choice, text (free text)";
+    bool type_known = false;
+    if (Require(f, node, "type", "a question",
+                absl::StrCat("say how it is answered: type: single_choice; "
+                             "types: ",
+                             kTypeList))) {
+      const Entry& t = *f.Get("type");
+      if (std::optional<std::string> type =
+              ReadText(t, absl::StrCat("one of ", kTypeList))) {
+        const auto* found =
+            std::find(std::begin(kTypes), std::end(kTypes), *type);
+        if (found == std::end(kTypes)) {
+          const std::string near = internal::Nearest(*type, kTypes);
+          Error(ValuePos(t),
+                absl::StrCat("`", *type, "` is not a question type"),
+                near.empty() ? absl::StrCat("the types are ", kTypeList)
+                             : absl::StrCat("did you mean `", near, "`? (",
+                                            kTypeList, ")"));
+        } else {
+          question->type = kTypeValues[found - std::begin(kTypes)];
+          type_known = true;
+        }
+      }
+    }
+    if (Require(f, node, "text", "a question",
+                "the question itself: text: \"What got in the way?\"")) {
+      ReadTemplate(
+          *f.Get("text"),
+          absl::StrCat("question `", question->id, "` of survey", survey_name),
+          "text: \"What got in the way?\"", &question->text, site);
+    }
+    if (const Entry* r = f.Get("required")) {
+      if (std::optional<bool> b = ReadBool(*r, "required: true")) {
+        question->required = *b;
+      }
+    }
+    const bool choice_type = question->type == Question::Type::kSingleChoice ||
+                             question->type == Question::Type::kMultiChoice;
+    const Entry* c = f.Get("choices");
+    if (!type_known) return;
+    if (!choice_type) {
+      if (c != nullptr) {
+        Error(PosOf(c->key),
+              "only single_choice and multi_choice questions have choices",
+              "remove choices, or use type: single_choice");
+      }
+      return;
+    }
+    if (!Require(f, node, "choices", "a choice question",
+                 "choices: [ { id: slow, label: \"Too slow\" }, { id: "
+                 "other, label: \"Something else\" } ]")) {
+      return;
+    }
+    if (!c->value.IsSequence() || c->value.size() < 2) {
+      Error(ValuePos(*c),
+            c->value.IsSequence()
+                ? std::string("a choice question needs at least 2 choices")
+                : std::string("`choices` must be a list of choices"),
+            "choices: [ { id: slow, label: \"Too slow\" }, { id: other, "
+            "label: \"Something else\" } ]");
+      return;
+    }
+    absl::flat_hash_map<std::string, Pos> ids;
+    for (auto it = c->value.begin(); it != c->value.end(); ++it) {
+      Fields cf;
+      if (!ReadMap(*it, "a choice", {"id", "label", "friction"}, &cf)) {
+        continue;
+      }
+      Question::Choice choice;
+      Pos pos;
+      if (std::optional<std::string> id =
+              ReadId(cf, *it, "a choice", "choice", "too_slow", &pos)) {
+        auto [first, inserted] = ids.emplace(*id, pos);
+        if (!inserted) {
+          Error(pos,
+                absl::StrCat("two choices of question `", question->id,
+                             "` are named `", *id, "` (first at ",
+                             PosText(file_.path, first->second), ")"),
+                "give each choice of a question its own id");
+        }
+        choice.id = *id;
+      }
+      if (Require(cf, *it, "label", "a choice",
+                  "what the user sees: label: \"Too slow\"")) {
+        const Entry& l = *cf.Get("label");
+        if (std::optional<std::string> label =
+                ReadText(l, "label: \"Too slow\"")) {
+          if (absl::StripAsciiWhitespace(*label).empty()) {
+            Error(ValuePos(l), "`label` is empty",
+                  "what the user sees: label: \"Too slow\"");
+          }
+          choice.label = *label;
+        }
+      }
+      if (const Entry* fr = cf.Get("friction")) {
+        ReadFriction(*fr, &choice.friction);
+      }
+      question->choices.push_back(std::move(choice));
+    }
+  }
+
+  void ReadInterview(const YAML::Node& node, InterviewOut* out) {
+    Interview& interview = out->interview;
+    interview.pos = {file_.path, PosOf(node).line, PosOf(node).column};
+    Fields f;
+    if (!ReadMap(node, "an interview",
+                 {"id", "invitation", "booking_url", "duration", "incentive",
+                  "quota"},
+                 &f)) {
+      return;
+    }
+    if (std::optional<std::string> id =
+            ReadId(f, node, "an interview", "interview", "pricing_interview",
+                   &out->id_pos)) {
+      interview.id = *id;
+    }
+    const std::string name =
+        interview.id.empty() ? "" : absl::StrCat(" `", interview.id, "`");
+    constexpr absl::string_view kInvitation =
+        "invitation: \"Could we talk for 30 minutes?\"";
+    if (Require(f, node, "invitation", "an interview",
+                absl::StrCat("what the user reads: ", kInvitation))) {
+      TemplateSite site;
+      if (ReadTemplate(*f.Get("invitation"),
+                       absl::StrCat("the invitation of interview", name),
+                       kInvitation, &interview.invitation, &site)) {
+        out->templates.push_back(std::move(site));
+      }
+    }
+    constexpr absl::string_view kUrlHint =
+        "an http(s) link; {{token}} marks where the prompt's token goes, "
+        "e.g. booking_url: \"https://calendar.example.com/hark?token="
+        "{{token}}\"";
+    if (Require(f, node, "booking_url", "an interview", kUrlHint)) {
+      const Entry& u = *f.Get("booking_url");
+      if (std::optional<std::string> url = ReadText(u, kUrlHint)) {
+        ReadBookingUrl(u, *url, &interview.booking_url);
+      }
+    }
+    if (Require(f, node, "duration", "an interview",
+                "how long the call takes: duration: \"30m\"")) {
+      const Entry& d = *f.Get("duration");
+      std::optional<absl::Duration> duration = ReadDuration(d);
+      if (duration.has_value() && *duration <= absl::ZeroDuration()) {
+        Error(ValuePos(d), "duration must be longer than 0s",
+              "how long the call takes: duration: \"30m\"");
+      } else if (duration.has_value()) {
+        interview.duration = *duration;
+      }
+    }
+    if (const Entry* i = f.Get("incentive")) {
+      if (std::optional<std::string> text =
+              ReadText(*i, "incentive: \"$50 gift card\"")) {
+        interview.incentive = *text;
+      }
+    }
+    if (const Entry* q = f.Get("quota")) interview.quota = ReadQuota(*q);
+  }
+
+  void ReadBookingUrl(const Entry& e, const std::string& url,
+                      std::string* out) {
+    // `{{ token }}` is `{{token}}`.
+    std::string normalized;
+    absl::string_view rest = url;
+    for (size_t at = rest.find("{{"); at != absl::string_view::npos;
+         at = rest.find("{{")) {
+      absl::StrAppend(&normalized, rest.substr(0, at));
+      const size_t close = rest.find("}}", at);
+      const absl::string_view inner =
+          close == absl::string_view::npos
+              ? absl::string_view()
+              : absl::StripAsciiWhitespace(rest.substr(at + 2, close - at - 2));
+      if (inner != "token") {
+        Error(ScalarOffsetPos(e.value,
+                              static_cast<int>(url.size() - rest.size() + at)),
+              close == absl::string_view::npos
+                  ? std::string("in booking_url: `{{` is not closed by `}}`")
+                  : absl::StrCat("in booking_url: only {{token}} can be "
+                                 "filled in, not {{",
+                                 std::string(inner), "}}"),
+              "booking links carry the prompt's token: "
+              "https://calendar.example.com/hark?token={{token}}");
+        return;
+      }
+      absl::StrAppend(&normalized, "{{token}}");
+      rest.remove_prefix(close + 2);
+    }
+    absl::StrAppend(&normalized, rest);
+    absl::string_view host = normalized;
+    const bool scheme = absl::ConsumePrefix(&host, "https://") ||
+                        absl::ConsumePrefix(&host, "http://");
+    const bool spaced =
+        normalized.find_first_of(" \t\n\"<>") != std::string::npos;
+    if (!scheme || host.empty() || host[0] == '/' || spaced) {
+      Error(ValuePos(e), absl::StrCat("`", url, "` is not an http(s) link"),
+            "write the full link without spaces, starting with https://, "
+            "e.g. https://calendar.example.com/hark?token={{token}}");
+      return;
+    }
+    *out = std::move(normalized);
   }
 
   // --- tests ---------------------------------------------------------------
@@ -1531,16 +2081,45 @@ absl::StatusOr<std::shared_ptr<const RuleSet>> LoadRuleSet(
   std::vector<std::vector<LoadError>> file_errors(files.size());
   std::vector<std::vector<FileLoader::RuleOut>> file_rules(files.size());
   std::vector<std::vector<FileLoader::TestOut>> file_tests(files.size());
+  std::vector<std::vector<FileLoader::SurveyOut>> file_surveys(files.size());
+  std::vector<std::vector<FileLoader::InterviewOut>> file_interviews(
+      files.size());
   struct IdSite {
     size_t file;
     Pos pos;
   };
   absl::flat_hash_map<std::string, IdSite> ids;
+  // Every survey and interview id written, valid or not (an action naming
+  // a survey with errors of its own is not an error too).
+  absl::flat_hash_map<std::string, IdSite> survey_ids;
+  absl::flat_hash_map<std::string, IdSite> interview_ids;
+  auto unique = [&](absl::flat_hash_map<std::string, IdSite>* seen,
+                    absl::string_view kind, size_t i, const std::string& id,
+                    Pos pos, bool* valid) {
+    if (id.empty()) return;
+    auto [first, inserted] = seen->emplace(id, IdSite{i, pos});
+    if (inserted) return;
+    file_errors[i].push_back(LoadError{
+        files[i].path, pos.line, pos.column,
+        absl::StrCat(
+            kind, " id `", id, "` is already used at ",
+            PosText(files[first->second.file].path, first->second.pos)),
+        absl::StrCat("every ", kind, " needs its own id; rename one of them")});
+    *valid = false;
+  };
   std::optional<std::pair<size_t, FileLoader::PolicyOut>> policy;
   for (size_t i = 0; i < files.size(); ++i) {
     std::optional<FileLoader::PolicyOut> file_policy;
     FileLoader(files[i], &file_errors[i])
-        .Load(&file_rules[i], &file_tests[i], &file_policy);
+        .Load(&file_rules[i], &file_tests[i], &file_policy, &file_surveys[i],
+              &file_interviews[i]);
+    for (FileLoader::SurveyOut& s : file_surveys[i]) {
+      unique(&survey_ids, "survey", i, s.survey.id, s.id_pos, &s.valid);
+    }
+    for (FileLoader::InterviewOut& v : file_interviews[i]) {
+      unique(&interview_ids, "interview", i, v.interview.id, v.id_pos,
+             &v.valid);
+    }
     for (FileLoader::RuleOut& r : file_rules[i]) {
       if (r.rule.id.empty()) continue;
       auto [first, inserted] = ids.emplace(r.rule.id, IdSite{i, r.id_pos});
@@ -1591,6 +2170,109 @@ absl::StatusOr<std::shared_ptr<const RuleSet>> LoadRuleSet(
       }
     }
   }
+  // Actions must name surveys and interviews of the set, and their
+  // templates must be fillable from the rule's matches.
+  absl::flat_hash_map<std::string,
+                      std::pair<size_t, const FileLoader::SurveyOut*>>
+      valid_surveys;
+  absl::flat_hash_map<std::string,
+                      std::pair<size_t, const FileLoader::InterviewOut*>>
+      valid_interviews;
+  for (size_t i = 0; i < files.size(); ++i) {
+    for (const FileLoader::SurveyOut& s : file_surveys[i]) {
+      if (s.valid) valid_surveys.emplace(s.survey.id, std::pair{i, &s});
+    }
+    for (const FileLoader::InterviewOut& v : file_interviews[i]) {
+      if (v.valid) valid_interviews.emplace(v.interview.id, std::pair{i, &v});
+    }
+  }
+  auto sorted_ids = [](const absl::flat_hash_map<std::string, IdSite>& m) {
+    std::vector<absl::string_view> out;
+    for (const auto& [id, site] : m) out.push_back(id);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  const std::vector<absl::string_view> all_surveys = sorted_ids(survey_ids);
+  const std::vector<absl::string_view> all_interviews =
+      sorted_ids(interview_ids);
+  // One template against one rule; errors go to the template's file.
+  auto check_template = [&](size_t file, const Template& t,
+                            const FileLoader::TemplateSite& site,
+                            const Rule& rule) {
+    for (size_t k = 0; k < t.parts.size() && k < site.part_pos.size(); ++k) {
+      if (t.parts[k].path.empty()) continue;
+      internal::TemplateError e =
+          internal::CheckPlaceholderForRule(t.parts[k], rule);
+      if (e.message.empty()) continue;
+      file_errors[file].push_back(LoadError{
+          files[file].path, site.part_pos[k].line, site.part_pos[k].column,
+          absl::StrCat("in ", site.what, ": ", e.message), e.hint});
+    }
+  };
+  for (size_t i = 0; i < files.size(); ++i) {
+    for (FileLoader::RuleOut& r : file_rules[i]) {
+      if (!r.rule.action.has_value()) continue;
+      const Action& action = *r.rule.action;
+      const bool survey = action.kind == Action::Kind::kSurvey;
+      const absl::string_view kind = survey ? "survey" : "interview";
+      const auto& declared = survey ? survey_ids : interview_ids;
+      if (!declared.contains(action.target)) {
+        const auto& other = survey ? interview_ids : survey_ids;
+        const std::vector<absl::string_view>& known =
+            survey ? all_surveys : all_interviews;
+        const std::string near = internal::Nearest(action.target, known);
+        std::string hint;
+        if (other.contains(action.target)) {
+          hint = absl::StrCat("`", action.target, "` is ",
+                              survey ? "an interview" : "a survey",
+                              ": action: { ", survey ? "interview" : "survey",
+                              ": ", action.target, " }");
+        } else if (!near.empty()) {
+          hint = absl::StrCat("did you mean `", near, "`?");
+        } else if (!known.empty()) {
+          hint =
+              absl::StrCat("the ", kind, "s are ", absl::StrJoin(known, ", "));
+        } else {
+          hint = survey ? "define it in a file of the rules folder, e.g. "
+                          "rules/surveys/"
+                        : "define it in a file of the rules folder, e.g. "
+                          "rules/interviews.yaml, under interviews:";
+          if (survey) {
+            absl::StrAppend(&hint, action.target,
+                            ".yaml, under surveys: [ { id: ", action.target,
+                            ", ... } ]");
+          }
+        }
+        file_errors[i].push_back(LoadError{
+            files[i].path, r.action_target_pos.line, r.action_target_pos.column,
+            absl::StrCat("rule `", r.rule.id, "` asks for ", kind, " `",
+                         action.target, "`, which no file defines"),
+            hint});
+        r.valid = false;
+        continue;
+      }
+      if (!r.valid) continue;
+      if (survey) {
+        auto it = valid_surveys.find(action.target);
+        if (it == valid_surveys.end()) continue;
+        const FileLoader::SurveyOut& s = *it->second.second;
+        for (const FileLoader::TemplateSite& site : s.templates) {
+          const Template& t = site.question < 0
+                                  ? s.survey.title
+                                  : s.survey.questions[site.question].text;
+          check_template(it->second.first, t, site, r.rule);
+        }
+      } else {
+        auto it = valid_interviews.find(action.target);
+        if (it == valid_interviews.end()) continue;
+        const FileLoader::InterviewOut& v = *it->second.second;
+        for (const FileLoader::TemplateSite& site : v.templates) {
+          check_template(it->second.first, v.interview.invitation, site,
+                         r.rule);
+        }
+      }
+    }
+  }
   size_t count = 0;
   for (std::vector<LoadError>& list : file_errors) {
     std::stable_sort(
@@ -1613,6 +2295,16 @@ absl::StatusOr<std::shared_ptr<const RuleSet>> LoadRuleSet(
     for (FileLoader::TestOut& t : tests) builder.AddTest(std::move(t.test));
   }
   if (policy.has_value()) builder.SetContactPolicy(policy->second.policy);
+  for (auto& surveys : file_surveys) {
+    for (FileLoader::SurveyOut& s : surveys) {
+      builder.AddSurvey(std::move(s.survey));
+    }
+  }
+  for (auto& interviews : file_interviews) {
+    for (FileLoader::InterviewOut& v : interviews) {
+      builder.AddInterview(std::move(v.interview));
+    }
+  }
   absl::StatusOr<std::shared_ptr<const RuleSet>> set = builder.Build();
   if (!set.ok()) {
     // The checks above cover what Build() checks; this is a safety net.

@@ -6,6 +6,7 @@
 #include <variant>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -58,6 +59,10 @@ absl::Status CheckRule(const Rule& rule) {
   }
   if (!(rule.sample > 0 && rule.sample <= 1)) {
     return bad("sample must be in (0, 1]");
+  }
+  if (rule.quota.has_value() &&
+      (rule.quota->max < 1 || rule.quota->per <= absl::ZeroDuration())) {
+    return bad("a quota needs max >= 1 and per > 0");
   }
   return absl::OkStatus();
 }
@@ -117,6 +122,30 @@ RuleSetBuilder& RuleSetBuilder::SetContactPolicy(ContactPolicy policy) {
   return *this;
 }
 
+const Survey* RuleSet::FindSurvey(absl::string_view id) const {
+  for (const Survey& s : surveys_) {
+    if (s.id == id) return &s;
+  }
+  return nullptr;
+}
+
+const Interview* RuleSet::FindInterview(absl::string_view id) const {
+  for (const Interview& i : interviews_) {
+    if (i.id == id) return &i;
+  }
+  return nullptr;
+}
+
+RuleSetBuilder& RuleSetBuilder::AddSurvey(Survey survey) {
+  set_->surveys_.push_back(std::move(survey));
+  return *this;
+}
+
+RuleSetBuilder& RuleSetBuilder::AddInterview(Interview interview) {
+  set_->interviews_.push_back(std::move(interview));
+  return *this;
+}
+
 absl::StatusOr<std::shared_ptr<const RuleSet>> RuleSetBuilder::Build() {
   // The builder starts over whatever happens, so it can be reused.
   std::shared_ptr<RuleSet> set =
@@ -133,6 +162,39 @@ absl::StatusOr<std::shared_ptr<const RuleSet>> RuleSetBuilder::Build() {
       set->by_event_[event].push_back(i);
     }
     set->max_within_ = std::max(set->max_within_, WithinOf(rule.pattern));
+  }
+  absl::flat_hash_set<absl::string_view> surveys;
+  for (const Survey& s : set->surveys_) {
+    if (s.id.empty()) return absl::InvalidArgumentError("a survey has no id");
+    if (!surveys.insert(s.id).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("duplicate survey id \"", s.id, "\""));
+    }
+  }
+  absl::flat_hash_set<absl::string_view> interviews;
+  for (const Interview& i : set->interviews_) {
+    if (i.id.empty()) {
+      return absl::InvalidArgumentError("an interview has no id");
+    }
+    if (!interviews.insert(i.id).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("duplicate interview id \"", i.id, "\""));
+    }
+    if (i.quota.has_value() &&
+        (i.quota->max < 1 || i.quota->per <= absl::ZeroDuration())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "interview \"", i.id, "\": a quota needs max >= 1 and per > 0"));
+    }
+  }
+  for (const Rule& rule : set->rules_) {
+    if (!rule.action.has_value()) continue;
+    const bool survey = rule.action->kind == Action::Kind::kSurvey;
+    if (!(survey ? surveys : interviews).contains(rule.action->target)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("rule \"", rule.id, "\": its action names ",
+                       survey ? "survey" : "interview", " \"",
+                       rule.action->target, "\", which the set does not have"));
+    }
   }
   return std::shared_ptr<const RuleSet>(std::move(set));
 }

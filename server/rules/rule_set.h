@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "hark/v1/common.pb.h"
+#include "hark/v1/rules.pb.h"
 #include "server/rules/expr.h"
 
 namespace hark::rules {

@@ -62,6 +62,18 @@ std::shared_ptr<const RuleSet> LoadOk(absl::string_view yaml) {
   return LoadOk({{"a.yaml", std::string(yaml)}});
 }
 
+// A file defining a one-question survey and an interview, for rules whose
+// actions name them.
+SourceFile Targets(absl::string_view survey, absl::string_view interview) {
+  return {"targets.yaml",
+          absl::StrCat("surveys:\n  - id: ", survey,
+                       "\n    title: Hi\n    questions: [ { id: q, type: "
+                       "text, text: Why } ]\n",
+                       "interviews:\n  - id: ", interview,
+                       "\n    invitation: Talk?\n    booking_url: "
+                       "https://example.com/b\n    duration: 30m\n")};
+}
+
 // ---------------------------------------------------------------------------
 // Valid files.
 
@@ -76,7 +88,7 @@ TEST(LoaderTest, EmptyFilesMakeAnEmptySet) {
 }
 
 TEST(LoaderTest, MatchRuleWithEveryRuleKey) {
-  auto set = LoadOk(R"(rules:
+  auto set = LoadOk({{"a.yaml", R"(rules:
   - id: cancellation
     description: A paying user cancelled.
     friction_hypothesis: perception
@@ -86,7 +98,9 @@ TEST(LoaderTest, MatchRuleWithEveryRuleKey) {
     sample: 0.25
     priority: -3
     mode: shadow
-)");
+    quota: { max: 100, per: "1d" }
+)"},
+                     Targets("cancel_exit", "unused")});
   ASSERT_NE(set, nullptr);
   ASSERT_THAT(set->rules(), SizeIs(1));
   const Rule& r = set->rules()[0];
@@ -111,6 +125,9 @@ TEST(LoaderTest, MatchRuleWithEveryRuleKey) {
   EXPECT_EQ(r.sample, 0.25);
   EXPECT_EQ(r.priority, -3);
   EXPECT_TRUE(r.shadow);
+  ASSERT_TRUE(r.quota.has_value());
+  EXPECT_EQ(r.quota->max, 100);
+  EXPECT_EQ(r.quota->per, absl::Hours(24));
   EXPECT_EQ(r.version.size(), 16u);
   EXPECT_THAT(set->RulesForEvent("subscription_cancelled"), ElementsAre(0));
 }
@@ -131,11 +148,12 @@ TEST(LoaderTest, DefaultsOfOptionalKeys) {
   EXPECT_EQ(r.sample, 1.0);
   EXPECT_EQ(r.priority, 0);
   EXPECT_FALSE(r.shadow);
+  EXPECT_FALSE(r.quota.has_value());
   EXPECT_EQ(std::get<MatchPattern>(r.pattern).filter.where, nullptr);
 }
 
 TEST(LoaderTest, CountRule) {
-  auto set = LoadOk(R"(rules:
+  auto set = LoadOk({{"a.yaml", R"(rules:
   - id: repeated_errors
     pattern:
       count:
@@ -145,7 +163,8 @@ TEST(LoaderTest, CountRule) {
         at_least: 3
         within: 10m
     action: { interview: error_interview }
-)");
+)"},
+                     Targets("unused", "error_interview")});
   ASSERT_NE(set, nullptr);
   const Rule& r = set->rules()[0];
   EXPECT_EQ(r.kind(), "count");
@@ -208,6 +227,9 @@ contact_policy:
   max_interviews_per_user: 1
   interviews_per: 30d
   quiet_hours: "22:00-08:00"
+  timezone_trait: tz
+  max_staleness: 30m
+  priority_window: 2m
 )"},
                      {"b.yaml", R"(tests:
   - name: one
@@ -229,7 +251,12 @@ contact_policy:
   EXPECT_EQ(p.per, absl::Hours(24 * 7));
   EXPECT_EQ(p.max_interviews_per_user, 1);
   EXPECT_EQ(p.interviews_per, absl::Hours(24 * 30));
-  EXPECT_EQ(p.quiet_hours, "22:00-08:00");
+  ASSERT_TRUE(p.quiet_hours.has_value());
+  EXPECT_EQ(p.quiet_hours->start_minute, 22 * 60);
+  EXPECT_EQ(p.quiet_hours->end_minute, 8 * 60);
+  EXPECT_EQ(p.timezone_trait, "tz");
+  EXPECT_EQ(p.max_staleness, absl::Minutes(30));
+  EXPECT_EQ(p.priority_window, absl::Minutes(2));
 
   ASSERT_THAT(set->tests(), SizeIs(2));
   const RuleTest& t = set->tests()[0];
@@ -269,14 +296,20 @@ TEST(LoaderTest, QuietHoursNull) {
       "contact_policy: { max_prompts_per_user: 1, per: \"7d\", "
       "quiet_hours: null }\n");
   ASSERT_NE(set, nullptr);
-  EXPECT_FALSE(set->contact_policy().quiet_hours.has_value());
+  const ContactPolicy& p = set->contact_policy();
+  EXPECT_FALSE(p.quiet_hours.has_value());
+  // Defaults of the keys not given.
+  EXPECT_EQ(p.timezone_trait, "timezone");
+  EXPECT_EQ(p.max_staleness, absl::Hours(1));
+  EXPECT_EQ(p.priority_window, absl::ZeroDuration());
 }
 
 // ---------------------------------------------------------------------------
 // Versions.
 
 std::string VersionOf(absl::string_view yaml) {
-  auto set = LoadOk(yaml);
+  auto set =
+      LoadOk({{"a.yaml", std::string(yaml)}, Targets("error_pulse", "x")});
   if (set == nullptr || set->rules().empty()) return "";
   return set->rules()[0].version;
 }
