@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +29,8 @@
 #include "clients/hark/format.h"
 #include "clients/hark/key_file.h"
 #include "clients/hark/match_lister.h"
+#include "clients/hark/prompt_watcher.h"
+#include "clients/hark/prompts_format.h"
 #include "clients/hark/rules_format.h"
 #include "clients/hark/rules_offline.h"
 #include "clients/hark/time_shift.h"
@@ -40,6 +43,7 @@
 #include "grpcpp/support/channel_arguments.h"
 #include "hark/v1/admin.grpc.pb.h"
 #include "hark/v1/ingest.grpc.pb.h"
+#include "hark/v1/prompts.grpc.pb.h"
 #include "hark/v1/rules.grpc.pb.h"
 #include "server/rules/rule_set.h"
 
@@ -58,7 +62,8 @@ constexpr char kDefaultServer[] = "127.0.0.1:50051";
 constexpr char kDefaultKeysFile[] = "./data/hark-cli.keys";
 
 constexpr char kMainHelp[] =
-    R"(hark - send events to harkd, work on trigger rules, inspect matches
+    R"(hark - send events to harkd, work on trigger rules, inspect matches,
+prompts and a user's timeline
 
 Usage: hark [global options] <command> [arguments]
 
@@ -71,6 +76,12 @@ Commands:
   rules apply DIR          Make harkd serve the rules in DIR (hot reload).
   rules list               Show the rules harkd is serving.
   matches                  Show recent matches of the rules, newest first.
+  explain USER             Show USER's timeline: matched events, matches,
+                           decisions and prompts (why they were asked or not).
+  prompts USER             Fetch USER's due prompts (marks them delivered).
+  prompts watch            Follow prompts as they become due (a stream).
+  prompts shown ID         Report that a prompt was shown to its user.
+  prompts dismissed ID     Report that the user dismissed a prompt.
   stats                    Show counters of the running harkd.
   help [COMMAND]           Show help for a command.
 
@@ -84,9 +95,10 @@ Global options:
   -h, --help           Show help (also after a command: hark stats --help).
   --version            Print hark's version.
 
-Keys: 'events send' and 'users identify' use a key with role ingest (else
-admin); 'rules apply', 'rules list' and 'matches' one with role research
-(else admin); 'stats' needs admin. 'rules check' and 'rules test' need
+Keys: 'events send', 'users identify' and the 'prompts' commands use a key
+with role ingest (else admin); 'rules apply', 'rules list' and 'matches' one
+with role research (else admin); 'explain' one with role research, else
+review, else admin; 'stats' needs admin. 'rules check' and 'rules test' need
 neither a server nor a key.
 
 Exit status: 0 success, 1 failure, 2 usage error.
@@ -96,6 +108,8 @@ Examples:
   hark users identify u-42 plan=pro seats=5 trial=false zip:s=01234
   hark rules check rules/ && hark rules test rules/ && hark rules apply rules/
   hark matches --rule repeated_errors --limit 20
+  hark explain u-42
+  hark prompts watch --kind survey
   HARK_SERVER=hark.internal:50051 hark stats
 )";
 
@@ -328,6 +342,131 @@ Examples:
   hark matches --user u-42 --format json | jq .rule_id
 )";
 
+constexpr char kExplainHelp[] =
+    R"(Usage: hark explain USER [--format table|json]
+
+Shows USER's timeline (Admin.Explain), oldest first: the events that
+matched a rule, the matches, the decisions taken on them (a survey or
+interview sent, or skipped and why: quiet hours, frequency caps, sampling,
+...) and what happened to the prompts (delivered, shown, answered,
+dismissed, expired). This answers "why was this user asked?" and "why
+not?". Times are in UTC:
+  Timeline of u-42 (4 entries, UTC)
+  2026-11-22 10:31:05  event     error code="E4012"
+  2026-11-22 10:31:05  match     rule repeated_errors matched for group E4012
+  2026-11-22 10:31:05  decision  rule repeated_errors: sent survey ...
+  2026-11-22 10:35:12  prompt    survey error_feedback: shown
+Events that matched no rule are not part of it; a user with no match yet
+has an empty timeline.
+
+Options:
+  --format FORMAT   table (default) or json: one JSON object per line per
+                    entry (at, kind, summary and details such as event_id,
+                    match_id, rule_id, prompt_id), for jq and scripts.
+
+Uses a key with role research, else review, else admin.
+
+Examples:
+  hark explain u-42
+  hark explain u-42 --format json | jq -r 'select(.kind=="decision") | .summary'
+)";
+
+constexpr char kPromptsHelp[] =
+    R"(Usage: hark prompts USER [--limit N] [--format table|json]
+       hark prompts watch [--cursor C] [--kind KIND]... [--max N]
+       hark prompts shown PROMPT_ID
+       hark prompts dismissed PROMPT_ID
+
+Prompts are the surveys and interview invitations harkd schedules when a
+rule matches. Product backends fetch them (or watch the stream), show them
+and report back; these commands do the same by hand, for trying things out
+and for checking a setup.
+
+'hark prompts USER' fetches USER's prompts that are due now and not
+expired (Prompts.GetPrompts), highest priority first. Note: like any
+GetPrompts call, this marks them DELIVERED, as if a backend had fetched
+them, so they are not handed out again; use 'hark explain USER' to look
+without changing anything. Per prompt it prints its id, kind, state, rule,
+definition (survey or interview id), title, due and expiry times, and the
+questions (id, type, text, choices) of a survey or the booking link,
+incentive and duration of an interview:
+  1 prompt for u-42, now marked delivered
+
+  survey p-8f2c  (delivered, priority 5)
+    rule        repeated_errors
+    definition  error_feedback
+    title       Something keeps failing?
+    due         2026-11-22 10:31:05 UTC
+    expires     2026-11-29 10:31:05 UTC
+    questions
+      1. ease  ces 1-7, required
+         How easy was it to get past error E4012?
+
+Options:
+  --limit N         At most N prompts (harkd's default 1, at most 10).
+  --format FORMAT   table (default) or json: one JSON object per line per
+                    prompt, with every field.
+
+Uses a key with role ingest (else admin). Run 'hark prompts watch --help'
+and 'hark prompts shown --help' for the other commands.
+
+Examples:
+  hark prompts u-42
+  hark prompts u-42 --limit 10 --format json | jq .prompt_id
+)";
+
+constexpr char kPromptsWatchHelp[] =
+    R"(Usage: hark prompts watch [--cursor C] [--kind survey|interview]... [--max N] [--format table|json]
+
+Follows Prompts.WatchPrompts: prints every prompt as it becomes due, one
+line each, until Ctrl-C (or --max):
+  DUE (UTC)            CURSOR        USER          KIND       RULE                      TITLE
+  2026-11-22 10:31:05  c-118         u-42          survey     repeated_errors           Something keeps failing?
+CURSOR is the resume position: start again with --cursor and no prompt is
+missed or repeated. Like GetPrompts, the stream marks the prompts it hands
+out delivered (it is how backends that deliver through their own channels
+receive them). When the stream breaks, hark prints the error and the cursor to resume
+from, and exits with 1.
+
+Options:
+  --cursor C        Resume after this cursor (a prompt's CURSOR); without
+                    it the stream starts from now.
+  --kind KIND       Only prompts of this kind: survey or interview. Give it
+                    twice for both (the default).
+  --max N           Stop after N prompts (for scripts and tests).
+  --format FORMAT   table (default) or json: one JSON object per line per
+                    prompt, with every field.
+
+Uses a key with role ingest (else admin).
+
+Examples:
+  hark prompts watch
+  hark prompts watch --kind interview --cursor c-118
+  hark prompts watch --max 1 --format json | jq .prompt_id
+)";
+
+constexpr char kPromptsEventHelp[] =
+    R"(Usage: hark prompts shown PROMPT_ID
+       hark prompts dismissed PROMPT_ID
+
+Reports to harkd (Prompts.RecordPromptEvent) that a prompt was shown to its
+user, or that the user dismissed it, and prints the prompt's new state:
+  prompt p-8f2c is now shown
+Product backends make this call; this command is for trying things out and
+for fixing up by hand. Reporting the state a prompt already has is
+accepted. A change that makes no sense (shown after dismissed, anything
+after answered or expired, or before the prompt is due) is refused with
+FAILED_PRECONDITION and the state is left as it was.
+
+Uses a key with role ingest (else admin).
+
+Exit status: 0 recorded, 1 refused or failed, 2 usage error.
+
+Examples:
+  hark prompts shown p-8f2c
+  hark prompts dismissed p-8f2c
+)";
+
 struct Args {
   std::string server;
   std::string key;
@@ -337,8 +476,12 @@ struct Args {
   std::optional<absl::Duration> allowed_lateness;  // rules test
   std::optional<std::string> rule;                 // matches
   std::optional<std::string> user;                 // matches
-  std::optional<int> limit;                        // matches
-  std::optional<std::string> format;               // matches
+  std::optional<std::string> limit_text;           // matches, prompts
+  std::optional<int> limit;                        // from limit_text
+  std::optional<std::string> format;               // matches, explain, prompts
+  std::optional<std::string> cursor;               // prompts watch
+  std::vector<hark::v1::Prompt::Kind> kinds;       // prompts watch
+  std::optional<int> max;                          // prompts watch
   bool help = false;
   bool version = false;
   std::vector<std::string> positional;
@@ -393,7 +536,8 @@ std::optional<UsageError> ParseArgs(int argc, char** argv, Args* args) {
     }
     if (name != "server" && name != "key" && name != "keys-file" &&
         name != "batch" && name != "allowed-lateness" && name != "rule" &&
-        name != "user" && name != "limit" && name != "format") {
+        name != "user" && name != "limit" && name != "format" &&
+        name != "cursor" && name != "kind" && name != "max") {
       return UsageError{absl::StrCat("unknown option --", name), ""};
     }
     if (!value.has_value()) {
@@ -425,21 +569,31 @@ std::optional<UsageError> ParseArgs(int argc, char** argv, Args* args) {
     } else if (name == "user") {
       args->user = *value;
     } else if (name == "limit") {
+      args->limit_text = *value;  // checked once the command is known
+    } else if (name == "format") {
+      args->format = *value;  // checked once the command is known
+    } else if (name == "cursor") {
+      args->cursor = *value;
+    } else if (name == "kind") {
+      if (*value == "survey") {
+        args->kinds.push_back(hark::v1::Prompt::SURVEY);
+      } else if (*value == "interview") {
+        args->kinds.push_back(hark::v1::Prompt::INTERVIEW);
+      } else {
+        return UsageError{absl::StrCat("--kind must be survey or interview, "
+                                       "got '",
+                                       *value, "'"),
+                          "prompts watch"};
+      }
+    } else if (name == "max") {
       int n = 0;
       if (!absl::SimpleAtoi(*value, &n) || n < 1 || n > 1'000'000) {
         return UsageError{
-            absl::StrCat("--limit must be a number from 1 to 1000000, got '",
+            absl::StrCat("--max must be a number from 1 to 1000000, got '",
                          *value, "'"),
-            "matches"};
+            "prompts watch"};
       }
-      args->limit = n;
-    } else if (name == "format") {
-      if (*value != "table" && *value != "json") {
-        return UsageError{
-            absl::StrCat("--format must be table or json, got '", *value, "'"),
-            "matches"};
-      }
-      args->format = *value;
+      args->max = n;
     } else {
       int n = 0;
       if (!absl::SimpleAtoi(*value, &n) || n < 1 || n > 1000) {
@@ -925,6 +1079,207 @@ int Matches(const Args& args) {
   return kExitOk;
 }
 
+// Prints each message as one line of JSON; false (after saying so on
+// stderr) when one cannot be printed.
+template <typename Message>
+bool PrintJsonLines(const std::vector<Message>& messages,
+                    absl::string_view what) {
+  for (const Message& message : messages) {
+    absl::StatusOr<std::string> line = JsonLine(message);
+    if (!line.ok()) {
+      std::cerr << "hark: " << what << ": " << line.status().message() << "\n";
+      return false;
+    }
+    std::cout << *line << "\n";
+  }
+  std::cout << std::flush;
+  return true;
+}
+
+int Explain(const Args& args) {
+  if (args.positional.size() != 2) {
+    return Usage({args.positional.size() < 2 ? "explain needs a USER"
+                                             : "explain takes one USER",
+                  "explain"});
+  }
+  const std::string& user = args.positional[1];
+  absl::StatusOr<KeyChoice> key =
+      ResolveKey(args, {"research", "review", "admin"});
+  if (!key.ok()) {
+    PrintKeyError(key.status());
+    return kExitFailure;
+  }
+  auto stub = hark::v1::Admin::NewStub(MakeChannel(args.server));
+  grpc::ClientContext context;
+  PrepareContext(&context, *key);
+  hark::v1::ExplainRequest request;
+  request.set_user_id(user);
+  hark::v1::ExplainResponse response;
+  grpc::Status status = stub->Explain(&context, request, &response);
+  if (!status.ok()) {
+    PrintRpcError(absl::StrCat("explain ", user), FromGrpc(status), args, *key,
+                  "research, review or admin");
+    return kExitFailure;
+  }
+  const std::vector<hark::v1::TimelineEntry> entries(response.entries().begin(),
+                                                     response.entries().end());
+  if (args.format.value_or("table") == "json") {
+    if (!PrintJsonLines(entries, "cannot print a timeline entry")) {
+      return kExitFailure;
+    }
+    if (entries.empty()) {
+      std::cerr << "hark: no events matched a rule for " << user << " yet\n";
+    }
+    return kExitOk;
+  }
+  std::cout << FormatTimeline(user, entries);
+  return kExitOk;
+}
+
+int PromptsGet(const Args& args) {
+  if (args.positional.size() != 2) {
+    return Usage(
+        {"prompts takes one USER (or: prompts watch, prompts shown "
+         "ID, prompts dismissed ID)",
+         "prompts"});
+  }
+  const std::string& user = args.positional[1];
+  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"ingest", "admin"});
+  if (!key.ok()) {
+    PrintKeyError(key.status());
+    return kExitFailure;
+  }
+  auto stub = hark::v1::Prompts::NewStub(MakeChannel(args.server));
+  grpc::ClientContext context;
+  PrepareContext(&context, *key);
+  hark::v1::GetPromptsRequest request;
+  request.set_user_id(user);
+  if (args.limit.has_value()) request.set_limit(*args.limit);
+  hark::v1::GetPromptsResponse response;
+  grpc::Status status = stub->GetPrompts(&context, request, &response);
+  if (!status.ok()) {
+    PrintRpcError(absl::StrCat("get prompts of ", user), FromGrpc(status), args,
+                  *key, "ingest or admin");
+    return kExitFailure;
+  }
+  const std::vector<hark::v1::Prompt> prompts(response.prompts().begin(),
+                                              response.prompts().end());
+  if (args.format.value_or("table") == "json") {
+    if (!PrintJsonLines(prompts, "cannot print a prompt")) return kExitFailure;
+    if (prompts.empty()) {
+      std::cerr << "hark: no prompts due for " << user << " now\n";
+    }
+    return kExitOk;
+  }
+  std::cout << FormatPrompts(user, prompts);
+  return kExitOk;
+}
+
+int PromptsWatch(const Args& args) {
+  if (args.positional.size() != 2) {
+    return Usage({"prompts watch takes no arguments; filter with --kind",
+                  "prompts watch"});
+  }
+  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"ingest", "admin"});
+  if (!key.ok()) {
+    PrintKeyError(key.status());
+    return kExitFailure;
+  }
+  auto stub = hark::v1::Prompts::NewStub(MakeChannel(args.server));
+  WatchPromptsOptions options;
+  options.after_cursor = args.cursor.value_or("");
+  options.kinds = args.kinds;
+  options.max_prompts = args.max.value_or(0);
+  options.authorization = absl::StrCat("Bearer ", key->key);
+  const bool json = args.format.value_or("table") == "json";
+  bool print_failed = false;
+  if (!json) std::cout << PromptWatchHeader() << std::flush;
+  WatchPromptsResult result =
+      WatchPrompts(*stub, options, [&](const hark::v1::Prompt& prompt) {
+        if (json) {
+          absl::StatusOr<std::string> line = JsonLine(prompt);
+          if (!line.ok()) {
+            std::cerr << "hark: cannot print prompt " << prompt.prompt_id()
+                      << ": " << line.status().message() << "\n";
+            print_failed = true;
+            return;
+          }
+          std::cout << *line << "\n" << std::flush;
+        } else {
+          std::cout << FormatPromptWatchLine(prompt) << std::flush;
+        }
+      });
+  const std::string resume =
+      result.last_cursor.empty()
+          ? std::string()
+          : absl::StrCat("; resume with --cursor ", result.last_cursor);
+  if (!result.failure.ok()) {
+    PrintRpcError("watch prompts", result.failure, args, *key,
+                  "ingest or admin");
+    if (result.failure.code() == absl::StatusCode::kInvalidArgument &&
+        args.cursor.has_value() && result.received == 0) {
+      std::cerr << "  hint: --cursor takes a CURSOR that 'hark prompts "
+                   "watch' printed; leave it out to start from now\n";
+    }
+    if (result.received > 0) {
+      std::cerr << "  note: the stream stopped after " << result.received
+                << (result.received == 1 ? " prompt" : " prompts") << resume
+                << "\n";
+    }
+    return kExitFailure;
+  }
+  if (result.ended_by_server) {
+    std::cerr << "hark: harkd ended the stream after " << result.received
+              << (result.received == 1 ? " prompt" : " prompts") << resume
+              << "\n";
+  }
+  return print_failed ? kExitFailure : kExitOk;
+}
+
+int PromptsEvent(const Args& args) {
+  const std::string command = absl::StrCat("prompts ", args.positional[1]);
+  if (args.positional.size() != 3) {
+    return Usage({args.positional.size() < 3
+                      ? absl::StrCat(command, " needs a PROMPT_ID")
+                      : absl::StrCat(command, " takes one PROMPT_ID"),
+                  command});
+  }
+  const bool shown = args.positional[1] == "shown";
+  const std::string& prompt_id = args.positional[2];
+  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"ingest", "admin"});
+  if (!key.ok()) {
+    PrintKeyError(key.status());
+    return kExitFailure;
+  }
+  auto stub = hark::v1::Prompts::NewStub(MakeChannel(args.server));
+  grpc::ClientContext context;
+  PrepareContext(&context, *key);
+  hark::v1::RecordPromptEventRequest request;
+  request.set_prompt_id(prompt_id);
+  request.set_type(shown ? hark::v1::RecordPromptEventRequest::SHOWN
+                         : hark::v1::RecordPromptEventRequest::DISMISSED);
+  hark::v1::RecordPromptEventResponse response;
+  grpc::Status status = stub->RecordPromptEvent(&context, request, &response);
+  if (!status.ok()) {
+    const absl::Status failure = FromGrpc(status);
+    PrintRpcError(
+        absl::StrCat("mark prompt ", prompt_id, " ", args.positional[1]),
+        failure, args, *key, "ingest or admin");
+    if (failure.code() == absl::StatusCode::kFailedPrecondition) {
+      std::cerr << "  hint: the prompt's state does not allow this (shown "
+                   "after dismissed, anything after answered or expired, or "
+                   "before it is due); nothing was changed. 'hark explain "
+                   "USER' shows its history\n";
+    } else if (failure.code() == absl::StatusCode::kNotFound) {
+      std::cerr << "  hint: prompt ids come from 'hark prompts USER' or "
+                   "'hark prompts watch'\n";
+    }
+    return kExitFailure;
+  }
+  std::cout << FormatPromptEventResult(prompt_id, response);
+  return kExitOk;
+}
+
 // The help text for a command given as words ("events", "send"); nullptr
 // for an unknown command.
 const char* HelpFor(const std::vector<std::string>& words) {
@@ -941,6 +1296,12 @@ const char* HelpFor(const std::vector<std::string>& words) {
   if (command == "rules apply") return kRulesApplyHelp;
   if (command == "rules list") return kRulesListHelp;
   if (command == "matches") return kMatchesHelp;
+  if (command == "explain") return kExplainHelp;
+  if (command == "prompts") return kPromptsHelp;
+  if (command == "prompts watch") return kPromptsWatchHelp;
+  if (command == "prompts shown" || command == "prompts dismissed") {
+    return kPromptsEventHelp;
+  }
   return nullptr;
 }
 
@@ -977,30 +1338,65 @@ int Run(int argc, char** argv) {
     return kExitUsage;
   }
   // Options that belong to one command.
+  // `prompts USER` is "prompts"; its subcommands are named by two words.
+  const bool prompts_subcommand =
+      pos[0] == "prompts" && pos.size() >= 2 &&
+      (pos[1] == "watch" || pos[1] == "shown" || pos[1] == "dismissed");
   const std::string command =
-      pos.size() >= 2 &&
-              (pos[0] == "events" || pos[0] == "users" || pos[0] == "rules")
+      pos.size() >= 2 && (pos[0] == "events" || pos[0] == "users" ||
+                          pos[0] == "rules" || prompts_subcommand)
           ? absl::StrCat(pos[0], " ", pos[1])
           : pos[0];
   const struct {
     bool given;
     const char* option;
-    const char* command;
+    std::vector<std::string> commands;  // that take it
   } scoped[] = {
-      {args.batch.has_value(), "--batch", "events send"},
-      {args.shift_to_now, "--shift-to-now", "events send"},
-      {args.allowed_lateness.has_value(), "--allowed-lateness", "rules test"},
-      {args.rule.has_value(), "--rule", "matches"},
-      {args.user.has_value(), "--user", "matches"},
-      {args.limit.has_value(), "--limit", "matches"},
-      {args.format.has_value(), "--format", "matches"},
+      {args.batch.has_value(), "--batch", {"events send"}},
+      {args.shift_to_now, "--shift-to-now", {"events send"}},
+      {args.allowed_lateness.has_value(), "--allowed-lateness", {"rules test"}},
+      {args.rule.has_value(), "--rule", {"matches"}},
+      {args.user.has_value(), "--user", {"matches"}},
+      {args.limit_text.has_value(), "--limit", {"matches", "prompts"}},
+      {args.format.has_value(),
+       "--format",
+       {"matches", "explain", "prompts", "prompts watch"}},
+      {args.cursor.has_value(), "--cursor", {"prompts watch"}},
+      {!args.kinds.empty(), "--kind", {"prompts watch"}},
+      {args.max.has_value(), "--max", {"prompts watch"}},
   };
   for (const auto& o : scoped) {
-    if (o.given && command != o.command) {
-      return Usage(
-          {absl::StrCat(o.option, " only applies to '", o.command, "'"),
-           o.command});
+    if (o.given && std::find(o.commands.begin(), o.commands.end(), command) ==
+                       o.commands.end()) {
+      std::string takers;
+      for (size_t i = 0; i < o.commands.size(); ++i) {
+        absl::StrAppend(&takers,
+                        i == 0                       ? ""
+                        : i + 1 == o.commands.size() ? " and "
+                                                     : ", ",
+                        "'", o.commands[i],
+                        o.commands[i] == "prompts" ? " USER" : "", "'");
+      }
+      return Usage({absl::StrCat(o.option, " only applies to ", takers),
+                    o.commands.front()});
     }
+  }
+  // Values whose range depends on the command.
+  if (args.limit_text.has_value()) {
+    const int most = command == "prompts" ? 10 : 1'000'000;
+    int n = 0;
+    if (!absl::SimpleAtoi(*args.limit_text, &n) || n < 1 || n > most) {
+      return Usage({absl::StrCat("--limit must be a number from 1 to ", most,
+                                 ", got '", *args.limit_text, "'"),
+                    command});
+    }
+    args.limit = n;
+  }
+  if (args.format.has_value() && *args.format != "table" &&
+      *args.format != "json") {
+    return Usage({absl::StrCat("--format must be table or json, got '",
+                               *args.format, "'"),
+                  command});
   }
   if (pos[0] == "events") {
     if (pos.size() >= 2 && pos[1] == "send") return EventsSend(args);
@@ -1031,6 +1427,18 @@ int Run(int argc, char** argv) {
                   "rules"});
   }
   if (pos[0] == "matches") return Matches(args);
+  if (pos[0] == "explain") return Explain(args);
+  if (pos[0] == "prompts") {
+    if (pos.size() < 2) {
+      return Usage(
+          {"prompts needs a USER, or a subcommand: watch, shown or "
+           "dismissed",
+           "prompts"});
+    }
+    if (pos[1] == "watch") return PromptsWatch(args);
+    if (pos[1] == "shown" || pos[1] == "dismissed") return PromptsEvent(args);
+    return PromptsGet(args);
+  }
   if (pos[0] == "stats") return Stats(args);
   return Usage({absl::StrCat("unknown command '", pos[0], "'"), ""});
 }
