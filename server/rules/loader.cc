@@ -360,6 +360,8 @@ class FileLoader {
     }
     if (tab) {
       hint = "indent with spaces; YAML does not allow tabs for indentation";
+    } else if (QuestionMarkInFlow(e.mark.line)) {
+      hint = "inside { } or [ ], quote a text that holds a `?`: text: \"Why?\"";
     } else if (absl::StrContains(msg, "sequence flow")) {
       hint = "a [ is not closed by a matching ]";
     } else if (absl::StrContains(msg, "map flow")) {
@@ -377,6 +379,32 @@ class FileLoader {
       hint = "`*name` refers to an `&name` defined earlier in the file";
     }
     Error(pos, absl::StrCat("YAML syntax error: ", e.msg), hint);
+  }
+
+  // Whether line `line` (0-based) has an unquoted `?` right before a space,
+  // `,`, `}` or `]` after a `{` or `[`: yaml-cpp reads `{ text: Why? }` as
+  // an unclosed map.
+  bool QuestionMarkInFlow(int line) const {
+    if (line < 0 || line >= static_cast<int>(lines_.size())) return false;
+    const absl::string_view text = lines_[line];
+    char quote = 0;
+    bool flow = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+      const char c = text[i];
+      if (quote != 0) {
+        if (c == quote) quote = 0;
+        continue;
+      }
+      if (c == '#') break;
+      if (c == '"' || c == '\'') quote = c;
+      if (c == '{' || c == '[') flow = true;
+      if (flow && c == '?' && i > 0 && text[i - 1] != ' ' &&
+          (i + 1 == text.size() || text[i + 1] == ' ' || text[i + 1] == ',' ||
+           text[i + 1] == '}' || text[i + 1] == ']')) {
+        return true;
+      }
+    }
+    return false;
   }
 
   // Whether more { [ than } ] are open before line `line` (0-based),

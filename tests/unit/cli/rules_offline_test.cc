@@ -24,6 +24,10 @@ constexpr char kCancellation[] = R"(rules:
     friction_hypothesis: perception
     pattern: { match: { event: subscription_cancelled } }
     action: { survey: cancel_exit }
+surveys:
+  - id: cancel_exit
+    title: Before you go
+    questions: [ { id: reason, type: text, text: "Why did you cancel?" } ]
 tests:
   - name: fires_on_cancel
     events:
@@ -42,7 +46,7 @@ constexpr char kWrongExpectation[] = R"(tests:
 constexpr char kUnknownKey[] = R"(rules:
   - id: typo
     pattern: { match: { event: error } }
-    action: { survey: error_pulse }
+    action: { survey: cancel_exit }
     cooldwn: "7d"
 )";
 
@@ -52,7 +56,7 @@ constexpr char kBadDuration[] = R"(rules:
     pattern:
       count: { event: error, at_least: 3,
                within: "ten minutes" }
-    action: { survey: error_pulse }
+    action: { survey: cancel_exit }
 )";
 
 class RulesOfflineTest : public ::testing::Test {

@@ -386,6 +386,10 @@ INSTANTIATE_TEST_SUITE_P(
                   "9:11: in question `q` of survey `s`: `{{props.code}}` does "
                   "not start with user. or match.",
                   "{{match.props.code}}"},
+        ErrorCase{"question_mark_in_flow_map",
+                  "surveys:\n  - id: s\n    title: Hi\n    questions: [ { "
+                  "id: q, type: text, text: Why? } ]\n",
+                  "4:48: YAML syntax error", "text: \"Why?\""},
         // Interviews.
         ErrorCase{"interview_without_duration",
                   "interviews:\n  - id: i\n    invitation: Talk?\n    "
