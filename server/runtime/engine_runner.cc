@@ -260,9 +260,12 @@ void EngineRunner::FlushMatches() {
                   records.size(), stored.ToString());
     return;
   }
-  absl::MutexLock lock(&mu_);
-  stats_.matches_stored += matches_.size();
+  {
+    absl::MutexLock lock(&mu_);
+    stats_.matches_stored += matches_.size();
+  }
   matches_.clear();
+  if (options_.on_matches) options_.on_matches(std::move(records));
 }
 
 void EngineRunner::SaveCheckpoint() {
@@ -310,6 +313,7 @@ void EngineRunner::Loop() {
         absl::MutexLock lock(&mu_);
         rules_info_ = reload.rules;
       }
+      if (options_.on_rules) options_.on_rules(reload.rules.rules);
       reload.done(std::move(report));
     }
     engine_.AdvanceTo(clock_->Now(), &matches_);

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -37,6 +38,12 @@ struct RunnerOptions {
   // Committed events waiting for the engine; beyond it the ingest writer
   // waits, so ingestion is pushed back instead of memory growing.
   size_t queue_capacity_events = 200000;
+  // Called on the engine thread with the matches just stored (also those
+  // found while replaying at start, which may have been stored before: the
+  // receiver must be idempotent). Must not block for long.
+  std::function<void(std::vector<store::MatchRecord>)> on_matches;
+  // Called on the engine thread after a reload swapped the rule set.
+  std::function<void(const std::shared_ptr<const rules::RuleSet>&)> on_rules;
 };
 
 // The user traits the engine reads, kept in memory (loaded at start, then

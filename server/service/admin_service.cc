@@ -1,6 +1,9 @@
 #include "server/service/admin_service.h"
 
+#include <utility>
+
 #include "hark/proto_time.h"
+#include "server/runtime/explain.h"
 #include "server/service/unary.h"
 
 namespace hark::service {
@@ -13,9 +16,17 @@ constexpr absl::string_view kGetStats = "/hark.v1.Admin/GetStats";
 }  // namespace
 
 grpc::ServerUnaryReactor* AdminService::Explain(
-    grpc::CallbackServerContext* context, const hark::v1::ExplainRequest*,
-    hark::v1::ExplainResponse*) {
-  return UnimplementedUnary(*keys_, context, kExplain);
+    grpc::CallbackServerContext* context,
+    const hark::v1::ExplainRequest* request,
+    hark::v1::ExplainResponse* response) {
+  auto principal = AuthorizeCall(*keys_, context, kExplain);
+  if (!principal.ok()) return FinishUnary(context, principal.status());
+  // Reads of the small derived tables, by index.
+  absl::StatusOr<hark::v1::ExplainResponse> timeline =
+      runtime::Explain(*store_, request->user_id());
+  if (!timeline.ok()) return FinishUnary(context, timeline.status());
+  *response = std::move(*timeline);
+  return FinishUnary(context, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* AdminService::DeleteUser(

@@ -4,41 +4,6 @@
 
 namespace hark::service {
 
-grpc::ServerUnaryReactor* PromptsService::GetPrompts(
-    grpc::CallbackServerContext* context, const hark::v1::GetPromptsRequest*,
-    hark::v1::GetPromptsResponse*) {
-  return UnimplementedUnary(*keys_, context, "/hark.v1.Prompts/GetPrompts");
-}
-
-grpc::ServerWriteReactor<hark::v1::Prompt>* PromptsService::WatchPrompts(
-    grpc::CallbackServerContext* context,
-    const hark::v1::WatchPromptsRequest*) {
-  return UnimplementedWriter<hark::v1::Prompt>(*keys_, context,
-                                               "/hark.v1.Prompts/WatchPrompts");
-}
-
-grpc::ServerUnaryReactor* PromptsService::RecordPromptEvent(
-    grpc::CallbackServerContext* context,
-    const hark::v1::RecordPromptEventRequest*,
-    hark::v1::RecordPromptEventResponse*) {
-  return UnimplementedUnary(*keys_, context,
-                            "/hark.v1.Prompts/RecordPromptEvent");
-}
-
-grpc::ServerUnaryReactor* PromptsService::SubmitResponse(
-    grpc::CallbackServerContext* context,
-    const hark::v1::SubmitResponseRequest*, hark::v1::SubmitResponseResponse*) {
-  return UnimplementedUnary(*keys_, context, "/hark.v1.Prompts/SubmitResponse");
-}
-
-grpc::ServerUnaryReactor* PromptsService::RecordInterview(
-    grpc::CallbackServerContext* context,
-    const hark::v1::RecordInterviewRequest*,
-    hark::v1::RecordInterviewResponse*) {
-  return UnimplementedUnary(*keys_, context,
-                            "/hark.v1.Prompts/RecordInterview");
-}
-
 grpc::ServerUnaryReactor* ReviewService::ListResponses(
     grpc::CallbackServerContext* context, const hark::v1::ListResponsesRequest*,
     hark::v1::ListResponsesResponse*) {

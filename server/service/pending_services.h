@@ -5,37 +5,10 @@
 // work: every call is authenticated and then answered UNIMPLEMENTED with
 // the RPC's name.
 
-#include "hark/v1/prompts.grpc.pb.h"
 #include "hark/v1/review.grpc.pb.h"
 #include "server/auth/auth.h"
 
 namespace hark::service {
-
-class PromptsService final : public hark::v1::Prompts::CallbackService {
- public:
-  explicit PromptsService(const auth::KeyRing* keys) : keys_(keys) {}
-  grpc::ServerUnaryReactor* GetPrompts(grpc::CallbackServerContext* context,
-                                       const hark::v1::GetPromptsRequest*,
-                                       hark::v1::GetPromptsResponse*) override;
-  grpc::ServerWriteReactor<hark::v1::Prompt>* WatchPrompts(
-      grpc::CallbackServerContext* context,
-      const hark::v1::WatchPromptsRequest*) override;
-  grpc::ServerUnaryReactor* RecordPromptEvent(
-      grpc::CallbackServerContext* context,
-      const hark::v1::RecordPromptEventRequest*,
-      hark::v1::RecordPromptEventResponse*) override;
-  grpc::ServerUnaryReactor* SubmitResponse(
-      grpc::CallbackServerContext* context,
-      const hark::v1::SubmitResponseRequest*,
-      hark::v1::SubmitResponseResponse*) override;
-  grpc::ServerUnaryReactor* RecordInterview(
-      grpc::CallbackServerContext* context,
-      const hark::v1::RecordInterviewRequest*,
-      hark::v1::RecordInterviewResponse*) override;
-
- private:
-  const auth::KeyRing* keys_;
-};
 
 class ReviewService final : public hark::v1::Review::CallbackService {
  public:

@@ -17,6 +17,7 @@
 #include "server/service/admin_service.h"
 #include "server/service/ingest_service.h"
 #include "server/service/pending_services.h"
+#include "server/service/prompts_service.h"
 #include "server/service/rules_service.h"
 
 namespace hark::service {
@@ -49,11 +50,12 @@ absl::StatusOr<std::shared_ptr<const rules::RuleSet>> LoadRulesFolder(
 class Server::Services {
  public:
   Services(const auth::KeyRing* keys, ingest::Ingestor* ingestor,
-           runtime::EngineRunner* runner, store::Store* store,
-           const Clock* clock, const engine::EngineOptions& engine)
+           runtime::EngineRunner* runner, runtime::Orchestrator* orchestrator,
+           store::Store* store, const Clock* clock,
+           const engine::EngineOptions& engine)
       : ingest(keys, ingestor),
         admin(keys, ingestor, runner, store, clock),
-        prompts(keys),
+        prompts(keys, orchestrator),
         rules(keys, runner, store, engine),
         review(keys) {}
   IngestService ingest;
@@ -73,12 +75,27 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   server->rules_dir_ = options.rules_dir;
   ASSIGN_OR_RETURN(std::shared_ptr<const rules::RuleSet> rule_set,
                    LoadRulesFolder(options.rules_dir));
+  // The orchestrator first: the runner hands it the matches it stores while
+  // replaying, and every reloaded rule set.
+  ASSIGN_OR_RETURN(server->orchestrator_, runtime::Orchestrator::Start(
+                                              server->store_.get(), clock,
+                                              rule_set, options.orchestrator));
+  runtime::RunnerOptions runner_options = options.runner;
+  runtime::Orchestrator* orchestrator = server->orchestrator_.get();
+  runner_options.on_matches =
+      [orchestrator](std::vector<store::MatchRecord> matches) {
+        orchestrator->OnMatchesStored(std::move(matches));
+      };
+  runner_options.on_rules =
+      [orchestrator](const std::shared_ptr<const rules::RuleSet>& set) {
+        orchestrator->SetRules(set);
+      };
   ASSIGN_OR_RETURN(
       server->runner_,
       runtime::EngineRunner::Start(
           server->store_.get(), clock,
           runtime::RulesInfo{rule_set, clock->Now(), options.rules_dir},
-          options.runner));
+          runner_options));
   ingest::IngestOptions ingest_options = options.ingest;
   runtime::EngineRunner* runner = server->runner_.get();
   ingest_options.on_commit = [runner](store::WriteBatch&& batch,
@@ -90,7 +107,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       ingest::Ingestor::Start(server->store_.get(), clock, ingest_options));
   server->services_ = std::make_unique<Services>(
       server->keys_.get(), server->ingestor_.get(), server->runner_.get(),
-      server->store_.get(), clock, options.runner.engine);
+      server->orchestrator_.get(), server->store_.get(), clock,
+      options.runner.engine);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -107,6 +125,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     server->ingestor_->Shutdown();
     server->runner_->Shutdown();
+    server->orchestrator_->Shutdown();
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", options.listen,
         ": the address is in use or invalid; pick another with --listen"));
@@ -141,6 +160,8 @@ void Server::Shutdown(absl::Duration grace) {
   // Nothing feeds the engine any more: its final checkpoint covers every
   // committed event.
   runner_->Shutdown();
+  // Decides the matches the runner stored last.
+  orchestrator_->Shutdown();
 }
 
 Server::~Server() {

@@ -12,6 +12,7 @@
 #include "server/engine/engine.h"
 #include "server/ingest/ingestor.h"
 #include "server/runtime/engine_runner.h"
+#include "server/runtime/orchestrator.h"
 #include "server/store/store.h"
 
 namespace hark::service {
@@ -24,6 +25,7 @@ struct ServerOptions {
   auth::KeyFiles keys;
   ingest::IngestOptions ingest;
   runtime::RunnerOptions runner;
+  runtime::OrchestratorOptions orchestrator;
   // Defaults to the wall clock.
   const Clock* clock = nullptr;
 };
@@ -53,6 +55,7 @@ class Server {
   int port() const { return port_; }
   const ingest::Ingestor& ingestor() const { return *ingestor_; }
   const runtime::EngineRunner& runner() const { return *runner_; }
+  const runtime::Orchestrator& orchestrator() const { return *orchestrator_; }
 
  private:
   class Services;
@@ -63,6 +66,9 @@ class Server {
   bool shut_down_ = false;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<auth::KeyRing> keys_;
+  // Declared before the runner, which hands it matches until it is shut
+  // down: destroyed after it.
+  std::unique_ptr<runtime::Orchestrator> orchestrator_;
   std::unique_ptr<runtime::EngineRunner> runner_;
   std::unique_ptr<ingest::Ingestor> ingestor_;
   std::unique_ptr<Services> services_;

@@ -106,13 +106,15 @@ void HarkdProcess::WriteFile(const std::string& relative_path,
 }
 
 void HarkdProcess::CopyShippedRules() const {
+  const std::filesystem::path from = HARK_SOURCE_DIR "/rules";
   for (const auto& entry :
-       std::filesystem::directory_iterator(HARK_SOURCE_DIR "/rules")) {
+       std::filesystem::recursive_directory_iterator(from)) {
     if (entry.path().extension() != ".yaml") continue;
+    const std::filesystem::path to = std::filesystem::path(dir_) / "rules" /
+                                     entry.path().lexically_relative(from);
+    std::filesystem::create_directories(to.parent_path());
     std::filesystem::copy_file(
-        entry.path(),
-        std::filesystem::path(dir_) / "rules" / entry.path().filename(),
-        std::filesystem::copy_options::overwrite_existing);
+        entry.path(), to, std::filesystem::copy_options::overwrite_existing);
   }
 }
 

@@ -35,7 +35,8 @@ class HarkdProcess {
   // Writes a file under the temporary folder (e.g. "rules/x.yaml").
   void WriteFile(const std::string& relative_path,
                  const std::string& content) const;
-  // Copies the repository's shipped rules/*.yaml into the rules folder.
+  // Copies the repository's shipped rules (every *.yaml under rules/, with
+  // its subfolder) into the rules folder.
   void CopyShippedRules() const;
 
   int port() const { return port_; }

@@ -216,15 +216,15 @@ TEST_F(IngestE2ETest, KeysAndRoles) {
 
   // Declared but not built yet: authenticated, then UNIMPLEMENTED by name.
   auto prompts = hark::v1::Prompts::NewStub(harkd_.Channel());
-  hark::v1::GetPromptsRequest get;
-  hark::v1::GetPromptsResponse got;
-  status =
-      prompts->GetPrompts(HarkdProcess::Context(harkd_, "").get(), get, &got);
+  hark::v1::SubmitResponseRequest submit;
+  hark::v1::SubmitResponseResponse submitted;
+  status = prompts->SubmitResponse(HarkdProcess::Context(harkd_, "").get(),
+                                   submit, &submitted);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  status = prompts->GetPrompts(HarkdProcess::Context(harkd_, "ingest").get(),
-                               get, &got);
+  status = prompts->SubmitResponse(
+      HarkdProcess::Context(harkd_, "ingest").get(), submit, &submitted);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_NE(status.error_message().find("GetPrompts"), std::string::npos);
+  EXPECT_NE(status.error_message().find("SubmitResponse"), std::string::npos);
 }
 
 TEST_F(IngestE2ETest, IdentifyUserSetsTraitsAndNamesBadFields) {

@@ -1,0 +1,48 @@
+#ifndef HARK_SERVER_SERVICE_PROMPTS_SERVICE_H_
+#define HARK_SERVER_SERVICE_PROMPTS_SERVICE_H_
+
+// hark.v1.Prompts: thin adapter over runtime::Orchestrator. SubmitResponse
+// and RecordInterview belong to the responses work and answer
+// UNIMPLEMENTED after authentication.
+
+#include "hark/v1/prompts.grpc.pb.h"
+#include "server/auth/auth.h"
+#include "server/runtime/orchestrator.h"
+
+namespace hark::service {
+
+class PromptsService final : public hark::v1::Prompts::CallbackService {
+ public:
+  PromptsService(const auth::KeyRing* keys, runtime::Orchestrator* orchestrator)
+      : keys_(keys), orchestrator_(orchestrator) {}
+  grpc::ServerUnaryReactor* GetPrompts(
+      grpc::CallbackServerContext* context,
+      const hark::v1::GetPromptsRequest* request,
+      hark::v1::GetPromptsResponse* response) override;
+  // Resumable: every prompt that entered the feed after the request's
+  // cursor, once, then new ones as they become due, until the client
+  // cancels or the server shuts down.
+  grpc::ServerWriteReactor<hark::v1::Prompt>* WatchPrompts(
+      grpc::CallbackServerContext* context,
+      const hark::v1::WatchPromptsRequest* request) override;
+  grpc::ServerUnaryReactor* RecordPromptEvent(
+      grpc::CallbackServerContext* context,
+      const hark::v1::RecordPromptEventRequest* request,
+      hark::v1::RecordPromptEventResponse* response) override;
+  grpc::ServerUnaryReactor* SubmitResponse(
+      grpc::CallbackServerContext* context,
+      const hark::v1::SubmitResponseRequest*,
+      hark::v1::SubmitResponseResponse*) override;
+  grpc::ServerUnaryReactor* RecordInterview(
+      grpc::CallbackServerContext* context,
+      const hark::v1::RecordInterviewRequest*,
+      hark::v1::RecordInterviewResponse*) override;
+
+ private:
+  const auth::KeyRing* keys_;
+  runtime::Orchestrator* orchestrator_;
+};
+
+}  // namespace hark::service
+
+#endif  // HARK_SERVER_SERVICE_PROMPTS_SERVICE_H_
