@@ -90,6 +90,27 @@ std::string FormatStats(const hark::v1::GetStatsResponse& s,
                        " comparisons on missing or wrongly typed values"));
     }
   }
+  if (s.has_orchestration()) {
+    const hark::v1::OrchestrationStats& o = s.orchestration();
+    uint64_t total = 0;
+    std::vector<std::string> parts;
+    // Outcomes in the order the policy checks them.
+    for (const char* outcome :
+         {"sent", "cooldown", "contact_cap", "sampled_out", "quota",
+          "lower_priority", "shadow", "stale", "expired"}) {
+      auto it = o.decisions().find(outcome);
+      if (it == o.decisions().end() || it->second == 0) continue;
+      total += it->second;
+      parts.push_back(absl::StrCat(outcome, " ", WithThousands(it->second)));
+    }
+    row("decisions", total == 0
+                         ? std::string("none yet")
+                         : absl::StrCat(WithThousands(total), " (",
+                                        absl::StrJoin(parts, ", "), ")"));
+    row("prompts", absl::StrCat(WithThousands(o.prompts_fed()), " became due, ",
+                                WithThousands(o.prompts_expired()),
+                                " expired unanswered"));
+  }
   return out;
 }
 

@@ -77,6 +77,15 @@ grpc::ServerUnaryReactor* AdminService::GetStats(
   engine->set_queued_events(run.queued_events);
   engine->set_checkpoint_seq(run.checkpoint_seq);
   engine->set_replayed_events(run.replayed_events);
+  const runtime::OrchestratorStats orch = orchestrator_->stats();
+  hark::v1::OrchestrationStats* o = response->mutable_orchestration();
+  for (const auto& [outcome, count] : orch.decisions) {
+    (*o->mutable_decisions())[outcome] = count;
+  }
+  o->set_prompts_fed(orch.prompts_fed);
+  o->set_prompts_expired(orch.prompts_expired);
+  o->set_recovered_matches(orch.recovered_matches);
+  o->set_matches_without_rule(orch.matches_without_rule);
   response->set_database(store_->path());
   response->set_version(HARK_VERSION);
   return FinishUnary(context, absl::OkStatus());

@@ -9,6 +9,7 @@
 #include "server/auth/auth.h"
 #include "server/ingest/ingestor.h"
 #include "server/runtime/engine_runner.h"
+#include "server/runtime/orchestrator.h"
 #include "server/store/store.h"
 
 namespace hark::service {
@@ -16,11 +17,13 @@ namespace hark::service {
 class AdminService final : public hark::v1::Admin::CallbackService {
  public:
   AdminService(const auth::KeyRing* keys, ingest::Ingestor* ingestor,
-               const runtime::EngineRunner* runner, store::Store* store,
+               const runtime::EngineRunner* runner,
+               const runtime::Orchestrator* orchestrator, store::Store* store,
                const Clock* clock)
       : keys_(keys),
         ingestor_(ingestor),
         runner_(runner),
+        orchestrator_(orchestrator),
         store_(store),
         clock_(clock),
         started_at_(clock->Now()) {}
@@ -42,6 +45,7 @@ class AdminService final : public hark::v1::Admin::CallbackService {
   const auth::KeyRing* keys_;
   ingest::Ingestor* ingestor_;
   const runtime::EngineRunner* runner_;
+  const runtime::Orchestrator* orchestrator_;
   store::Store* store_;
   const Clock* clock_;
   const absl::Time started_at_;

@@ -54,7 +54,7 @@ class Server::Services {
            store::Store* store, const Clock* clock,
            const engine::EngineOptions& engine)
       : ingest(keys, ingestor),
-        admin(keys, ingestor, runner, store, clock),
+        admin(keys, ingestor, runner, orchestrator, store, clock),
         prompts(keys, orchestrator),
         rules(keys, runner, store, engine),
         review(keys) {}
