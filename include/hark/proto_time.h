@@ -1,8 +1,8 @@
 #ifndef HARK_PROTO_TIME_H_
 #define HARK_PROTO_TIME_H_
 
-// absl::Time to google.protobuf.Timestamp, the one conversion the server's
-// adapters share. Header-only; users link protobuf through hark_proto.
+// absl::Time to and from google.protobuf.Timestamp, the conversions the
+// server's modules share. Header-only; users link protobuf through hark_proto.
 
 #include <cstdint>
 
@@ -23,6 +23,11 @@ inline void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
   }
   out->set_seconds(seconds);
   out->set_nanos(static_cast<int32_t>(rest * 1000));
+}
+
+// The instant `ts` names (validation of its range is the caller's).
+inline absl::Time FromTimestamp(const google::protobuf::Timestamp& ts) {
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
 }
 
 }  // namespace hark

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "hark/proto_time.h"
 #include "server/engine/codec.h"
 #include "server/engine/deadline_wheel.h"
 #include "server/engine/user_store.h"
@@ -102,11 +103,9 @@ bool AppendGroupValue(const hark::v1::Value& v, std::string* out) {
       out->append(v.bool_value() ? "true" : "false");
       return true;
     case hark::v1::Value::kTimestampValue:
-      out->append(absl::FormatTime(
-          absl::RFC3339_full,
-          absl::FromUnixSeconds(v.timestamp_value().seconds()) +
-              absl::Nanoseconds(v.timestamp_value().nanos()),
-          absl::UTCTimeZone()));
+      out->append(absl::FormatTime(absl::RFC3339_full,
+                                   FromTimestamp(v.timestamp_value()),
+                                   absl::UTCTimeZone()));
       return true;
     case hark::v1::Value::KIND_NOT_SET:
       return false;

@@ -32,10 +32,6 @@ namespace {
 // called from a callback avoid joining its own thread.
 thread_local const void* current_writer = nullptr;
 
-absl::Time ToTime(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
 absl::Status Annotate(const absl::Status& status, absl::string_view context) {
   if (status.ok()) return status;
   return absl::Status(status.code(),
@@ -226,7 +222,7 @@ absl::Status Ingestor::Impl::Track(const Events& events, TrackDone done) {
     pending.record.event_id = event.event_id();
     pending.record.user_id = event.user_id();
     pending.record.name = event.name();
-    pending.record.event_time = ToTime(event.timestamp());
+    pending.record.event_time = FromTimestamp(event.timestamp());
     pending.record.payload = event.SerializeAsString();
   }
   job->response.set_rejected(rejected);

@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "hark/proto_time.h"
 
 namespace hark::ingest {
 namespace {
@@ -115,10 +116,6 @@ std::optional<FieldError> CheckTimestamp(const std::string& path,
                                     "seconds into the seconds field)"));
   }
   return std::nullopt;
-}
-
-absl::Time ToTime(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
 }
 
 std::optional<FieldError> CheckValue(const std::string& path,
@@ -287,7 +284,7 @@ std::optional<FieldError> ValidateEvent(const hark::v1::Event& event,
   if (auto error = CheckTimestamp("timestamp", event.timestamp())) {
     return error;
   }
-  const absl::Duration ahead = ToTime(event.timestamp()) - now;
+  const absl::Duration ahead = FromTimestamp(event.timestamp()) - now;
   if (ahead > max_future) {
     return Error("timestamp",
                  absl::StrCat("is ", absl::FormatDuration(ahead),

@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "hark/proto_time.h"
 #include "server/rules/rule_set.h"
 #include "server/rules/suggest.h"
 
@@ -349,9 +350,7 @@ bool FormatTemplateValue(const hark::v1::Value& value, std::string* out) {
       return true;
     }
     case hark::v1::Value::kTimestampValue: {
-      const absl::Time t =
-          absl::FromUnixSeconds(value.timestamp_value().seconds()) +
-          absl::Nanoseconds(value.timestamp_value().nanos());
+      const absl::Time t = FromTimestamp(value.timestamp_value());
       *out = absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", t, absl::UTCTimeZone());
       return true;
     }

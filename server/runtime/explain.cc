@@ -12,6 +12,7 @@
 #include "hark/status_macros.h"
 #include "hark/v1/prompts.pb.h"
 #include "hark/v1/rules.pb.h"
+#include "server/runtime/orchestrator.h"
 
 namespace hark::runtime {
 namespace {
@@ -50,10 +51,6 @@ std::string FormatValue(const hark::v1::Value& v) {
   return "null";
 }
 
-absl::Time ToTime(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
-
 Entry Make(absl::Time at, Rank rank, absl::string_view kind,
            std::string summary) {
   Entry e{at, rank, {}};
@@ -65,24 +62,6 @@ Entry Make(absl::Time at, Rank rank, absl::string_view kind,
 
 absl::string_view KindName(int kind) {
   return kind == hark::v1::Prompt::INTERVIEW ? "interview" : "survey";
-}
-
-absl::string_view StateName(store::PromptState state) {
-  switch (state) {
-    case store::PromptState::kPending:
-      return "pending";
-    case store::PromptState::kDelivered:
-      return "delivered";
-    case store::PromptState::kShown:
-      return "shown";
-    case store::PromptState::kAnswered:
-      return "answered";
-    case store::PromptState::kDismissed:
-      return "dismissed";
-    case store::PromptState::kExpired:
-      return "expired";
-  }
-  return "unknown";
 }
 
 std::string Utc(absl::Time t) {
@@ -116,7 +95,7 @@ absl::StatusOr<hark::v1::ExplainResponse> Explain(store::Store& store,
           props.push_back(absl::StrCat(key, "=", FormatValue(value)));
         }
         std::sort(props.begin(), props.end());
-        Entry e = Make(ToTime(ev.timestamp()), kEvent, "event",
+        Entry e = Make(FromTimestamp(ev.timestamp()), kEvent, "event",
                        props.empty() ? ev.name()
                                      : absl::StrCat(ev.name(), " ",
                                                     absl::StrJoin(props, " ")));
@@ -169,13 +148,13 @@ absl::StatusOr<hark::v1::ExplainResponse> Explain(store::Store& store,
       auto& d = *e.entry.mutable_details();
       d["prompt_id"] = Text(p.prompt_id);
       d["match_id"] = Text(p.match_id);
-      d["state"] = Text(StateName(p.state));
+      d["state"] = Text(PromptStateName(p.state));
       entries.push_back(std::move(e));
     };
     add(p.created_at,
         absl::StrCat(KindName(p.kind), " ", p.definition_id, " prompt ",
                      p.prompt_id, " created: due ", Utc(p.due_at), ", expires ",
-                     Utc(p.expires_at), "; now ", StateName(p.state)));
+                     Utc(p.expires_at), "; now ", PromptStateName(p.state)));
     if (p.delivered_at.has_value()) {
       add(*p.delivered_at, absl::StrCat("prompt ", p.prompt_id, " delivered"));
     }
@@ -184,7 +163,7 @@ absl::StatusOr<hark::v1::ExplainResponse> Explain(store::Store& store,
     }
     if (p.closed_at.has_value()) {
       add(*p.closed_at,
-          absl::StrCat("prompt ", p.prompt_id, " ", StateName(p.state)));
+          absl::StrCat("prompt ", p.prompt_id, " ", PromptStateName(p.state)));
     }
   }
 

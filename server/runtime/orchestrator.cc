@@ -160,7 +160,14 @@ bool ParseCursor(absl::string_view cursor, int64_t* feed_seq) {
   return absl::SimpleAtoi(cursor, feed_seq) && *feed_seq >= 0;
 }
 
-absl::string_view StateName(PromptState state) {
+bool IsOpen(PromptState state) {
+  return state == PromptState::kPending || state == PromptState::kDelivered ||
+         state == PromptState::kShown;
+}
+
+}  // namespace
+
+absl::string_view PromptStateName(store::PromptState state) {
   switch (state) {
     case PromptState::kPending:
       return "pending";
@@ -177,13 +184,6 @@ absl::string_view StateName(PromptState state) {
   }
   return "unknown";
 }
-
-bool IsOpen(PromptState state) {
-  return state == PromptState::kPending || state == PromptState::kDelivered ||
-         state == PromptState::kShown;
-}
-
-}  // namespace
 
 std::string PromptIdForMatch(absl::string_view match_id) {
   return absl::StrCat("p_", match_id);
@@ -526,6 +526,21 @@ absl::StatusOr<hark::v1::Prompt> Orchestrator::ToProto(
   return prompt;
 }
 
+absl::StatusOr<std::vector<hark::v1::Prompt>> Orchestrator::Deliver(
+    std::vector<store::PromptRecord>& records, absl::Time now) {
+  std::vector<hark::v1::Prompt> out;
+  for (store::PromptRecord& r : records) {
+    if (r.state == PromptState::kPending) {
+      const PromptState from[] = {PromptState::kPending};
+      ASSIGN_OR_RETURN(r, store_->UpdatePromptState(
+                              r.prompt_id, from, PromptState::kDelivered, now));
+    }
+    ASSIGN_OR_RETURN(hark::v1::Prompt p, ToProto(r));
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<hark::v1::Prompt>> Orchestrator::GetPrompts(
     absl::string_view user_id, uint32_t limit) {
   if (user_id.empty()) {
@@ -540,17 +555,7 @@ absl::StatusOr<std::vector<hark::v1::Prompt>> Orchestrator::GetPrompts(
   const absl::Time now = clock_->Now();
   ASSIGN_OR_RETURN(std::vector<store::PromptRecord> records,
                    store_->ListShowablePrompts(user_id, now, limit));
-  std::vector<hark::v1::Prompt> out;
-  for (store::PromptRecord& r : records) {
-    if (r.state == PromptState::kPending) {
-      const PromptState from[] = {PromptState::kPending};
-      ASSIGN_OR_RETURN(r, store_->UpdatePromptState(
-                              r.prompt_id, from, PromptState::kDelivered, now));
-    }
-    ASSIGN_OR_RETURN(hark::v1::Prompt p, ToProto(r));
-    out.push_back(std::move(p));
-  }
-  return out;
+  return Deliver(records, now);
 }
 
 absl::StatusOr<std::string> Orchestrator::FeedEnd() {
@@ -572,22 +577,16 @@ absl::StatusOr<std::vector<hark::v1::Prompt>> Orchestrator::ReadFeed(
   }
   ASSIGN_OR_RETURN(std::vector<store::PromptRecord> records,
                    store_->ReadFeed(after, limit));
-  const absl::Time now = clock_->Now();
-  std::vector<hark::v1::Prompt> out;
+  std::vector<store::PromptRecord> wanted;
   for (store::PromptRecord& r : records) {
     after = r.feed_seq;
-    if (!kinds.empty() &&
-        std::find(kinds.begin(), kinds.end(), r.kind) == kinds.end()) {
-      continue;
+    if (kinds.empty() ||
+        std::find(kinds.begin(), kinds.end(), r.kind) != kinds.end()) {
+      wanted.push_back(std::move(r));
     }
-    if (r.state == PromptState::kPending) {
-      const PromptState from[] = {PromptState::kPending};
-      ASSIGN_OR_RETURN(r, store_->UpdatePromptState(
-                              r.prompt_id, from, PromptState::kDelivered, now));
-    }
-    ASSIGN_OR_RETURN(hark::v1::Prompt p, ToProto(r));
-    out.push_back(std::move(p));
   }
+  ASSIGN_OR_RETURN(std::vector<hark::v1::Prompt> out,
+                   Deliver(wanted, clock_->Now()));
   *next_cursor = CursorFor(after);
   return out;
 }
@@ -629,12 +628,12 @@ absl::StatusOr<hark::v1::Prompt::State> Orchestrator::RecordPromptEvent(
     if (state == to) return static_cast<hark::v1::Prompt::State>(state);
     if (!IsOpen(state)) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "prompt ", prompt_id, " is ", StateName(state),
+          "prompt ", prompt_id, " is ", PromptStateName(state),
           (state == PromptState::kExpired
                ? absl::StrCat(" since ", absl::FormatTime(*record->closed_at,
                                                           absl::UTCTimeZone()))
                : ""),
-          "; it cannot become ", StateName(to), " any more"));
+          "; it cannot become ", PromptStateName(to), " any more"));
     }
     if (record->due_at > now) {
       return absl::FailedPreconditionError(absl::StrCat(

@@ -135,6 +135,9 @@ class Orchestrator {
   absl::Status DecideRound(const std::vector<Pending>& round, absl::Time now);
   absl::Status FeedDue(absl::Time now);
   absl::StatusOr<hark::v1::Prompt> ToProto(const store::PromptRecord& record);
+  // The prompts as the API shows them; pending ones become delivered.
+  absl::StatusOr<std::vector<hark::v1::Prompt>> Deliver(
+      std::vector<store::PromptRecord>& records, absl::Time now);
 
   store::Store* const store_;
   const Clock* const clock_;
@@ -159,6 +162,9 @@ class Orchestrator {
   absl::Mutex join_mu_;
   std::thread thread_ ABSL_GUARDED_BY(join_mu_);
 };
+
+// "pending", "delivered", "shown", "answered", "dismissed", "expired".
+absl::string_view PromptStateName(store::PromptState state);
 
 // The prompt id of the prompt a match may create.
 std::string PromptIdForMatch(absl::string_view match_id);

@@ -23,10 +23,6 @@ constexpr absl::string_view kRecordInterview =
 // Prompts read from the feed per store read.
 constexpr size_t kFeedPage = 100;
 
-absl::Time ToTime(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
-
 // Streams the feed from a cursor: writes one prompt at a time, reads the
 // next page when the buffer is empty, and waits for the orchestrator's
 // "feed grew" notification when the feed is exhausted.
@@ -160,7 +156,7 @@ grpc::ServerUnaryReactor* PromptsService::RecordPromptEvent(
   auto principal = AuthorizeCall(*keys_, context, kRecordPromptEvent);
   if (!principal.ok()) return FinishUnary(context, principal.status());
   std::optional<absl::Time> at;
-  if (request->has_at()) at = ToTime(request->at());
+  if (request->has_at()) at = FromTimestamp(request->at());
   absl::StatusOr<hark::v1::Prompt::State> state =
       orchestrator_->RecordPromptEvent(request->prompt_id(), request->type(),
                                        at);

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "hark/v1/ingest.grpc.pb.h"
 
 namespace hark::testing {
 
@@ -116,6 +117,36 @@ void HarkdProcess::CopyShippedRules() const {
     std::filesystem::copy_file(
         entry.path(), to, std::filesystem::copy_options::overwrite_existing);
   }
+}
+
+grpc::Status HarkdProcess::Track(
+    const std::vector<hark::v1::Event>& events) const {
+  auto stub = hark::v1::Ingest::NewStub(Channel());
+  hark::v1::TrackEventsRequest request;
+  for (const auto& e : events) *request.add_events() = e;
+  hark::v1::TrackEventsResponse response;
+  grpc::Status status =
+      stub->TrackEvents(Context(*this, "ingest").get(), request, &response);
+  if (!status.ok()) return status;
+  for (int i = 0; i < response.results_size(); ++i) {
+    if (response.results(i).status() != hark::v1::EventResult::ACCEPTED) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "event " + events[i].event_id() + " not accepted: " +
+                              response.results(i).DebugString());
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status HarkdProcess::Identify(const std::string& user,
+                                    const std::string& key,
+                                    const std::string& value) const {
+  auto stub = hark::v1::Ingest::NewStub(Channel());
+  hark::v1::IdentifyUserRequest request;
+  request.set_user_id(user);
+  (*request.mutable_traits())[key].set_string_value(value);
+  hark::v1::IdentifyUserResponse response;
+  return stub->IdentifyUser(Context(*this, "ingest").get(), request, &response);
 }
 
 std::string HarkdProcess::Key(const std::string& role) const {

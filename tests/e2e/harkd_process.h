@@ -13,6 +13,8 @@
 
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/support/status.h"
+#include "hark/v1/ingest.pb.h"
 
 namespace hark::testing {
 
@@ -47,6 +49,14 @@ class HarkdProcess {
   std::string Key(const std::string& role) const;
 
   std::shared_ptr<grpc::Channel> Channel() const;
+
+  // Sends `events` in one Ingest.TrackEvents call with the ingest key. OK
+  // only if every event was accepted; otherwise the call's error or
+  // FAILED_PRECONDITION naming the first event not accepted.
+  grpc::Status Track(const std::vector<hark::v1::Event>& events) const;
+  // Ingest.IdentifyUser with one string trait.
+  grpc::Status Identify(const std::string& user, const std::string& key,
+                        const std::string& value) const;
   // A client context carrying "authorization: Bearer <key of role>", or no
   // key at all when `role` is empty.
   static std::unique_ptr<grpc::ClientContext> Context(const HarkdProcess& harkd,

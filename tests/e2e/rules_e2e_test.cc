@@ -50,25 +50,13 @@ class RulesE2ETest : public ::testing::Test {
   }
 
   void Send(const std::vector<Event>& events) {
-    auto stub = hark::v1::Ingest::NewStub(harkd_.Channel());
-    hark::v1::TrackEventsRequest request;
-    for (const auto& e : events) *request.add_events() = e;
-    hark::v1::TrackEventsResponse response;
-    grpc::Status status = stub->TrackEvents(
-        HarkdProcess::Context(harkd_, "ingest").get(), request, &response);
+    grpc::Status status = harkd_.Track(events);
     ASSERT_TRUE(status.ok()) << status.error_message();
-    ASSERT_EQ(response.accepted(), static_cast<uint32_t>(events.size()));
   }
 
   void Identify(const std::string& user, const std::string& key,
                 const std::string& value) {
-    auto stub = hark::v1::Ingest::NewStub(harkd_.Channel());
-    hark::v1::IdentifyUserRequest request;
-    request.set_user_id(user);
-    (*request.mutable_traits())[key].set_string_value(value);
-    hark::v1::IdentifyUserResponse response;
-    grpc::Status status = stub->IdentifyUser(
-        HarkdProcess::Context(harkd_, "ingest").get(), request, &response);
+    grpc::Status status = harkd_.Identify(user, key, value);
     ASSERT_TRUE(status.ok()) << status.error_message();
   }
 
