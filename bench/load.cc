@@ -320,8 +320,26 @@ absl::StatusOr<LoadResult> RunUnary(
   Shared shared;
   std::vector<Counters> counters(options.callers);
   std::atomic<size_t> next{0};
+  // Events before request i, for pacing.
+  std::vector<uint64_t> offsets;
+  if (options.max_events_per_second > 0) {
+    offsets.reserve(requests.size());
+    uint64_t before = 0;
+    for (const auto& r : requests) {
+      offsets.push_back(before);
+      before += r.events_size();
+    }
+  }
+  // Set right before the callers are let go (RunTimed calls on_start
+  // before it notifies them, which orders this write before their reads).
+  Clock::time_point paced_start;
+  LoadOptions timed = options;
+  timed.on_start = [&] {
+    if (options.on_start) options.on_start();
+    paced_start = Clock::now();
+  };
   const absl::Duration elapsed = RunTimed(
-      options, "unary", total, shared, options.callers,
+      timed, "unary", total, shared, options.callers,
       [&](size_t caller, absl::BlockingCounter& ready, absl::Notification& go) {
         Counters& c = counters[caller];
         c.latencies_ms.reserve(requests.size() / options.callers + 1);
@@ -330,12 +348,22 @@ absl::StatusOr<LoadResult> RunUnary(
         ready.DecrementCount();
         go.WaitForNotification();
         for (;;) {
+          if (options.stop != nullptr && options.stop->load()) break;
           const size_t i = next.fetch_add(1);
           if (i >= requests.size()) break;
           const hark::v1::TrackEventsRequest& request = requests[i];
           if (shared.stopping()) {
             c.unanswered += request.events_size();
             continue;
+          }
+          if (!offsets.empty()) {
+            const Clock::time_point due =
+                paced_start + std::chrono::duration_cast<Clock::duration>(
+                                  std::chrono::duration<double>(
+                                      static_cast<double>(offsets[i]) /
+                                      options.max_events_per_second));
+            std::this_thread::sleep_until(due);
+            if (options.stop != nullptr && options.stop->load()) break;
           }
           const Clock::time_point sent = Clock::now();
           absl::Duration backoff = absl::Milliseconds(1);

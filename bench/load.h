@@ -5,6 +5,7 @@
 // synchronous stub on its own connection, sending pre-built batches either
 // as TrackEvents calls or over one StreamEvents stream per caller.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -37,6 +38,13 @@ struct LoadOptions {
   // ends; used to sample CPU counters over exactly the timed section.
   std::function<void()> on_start;
   std::function<void()> on_stop;
+  // Unary only: at most this many events per second over the timed section
+  // (request i is not sent before start + events before it / rate); 0 means
+  // as fast as the callers go.
+  double max_events_per_second = 0;
+  // Unary only: once this is true the callers send no further request (the
+  // ones not sent are not counted as errors). Null: send them all.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct LoadResult {

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -29,6 +30,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/harkd_launcher.h"
+#include "bench/latency.h"
 #include "bench/load.h"
 #include "bench/workload.h"
 #include "grpcpp/client_context.h"
@@ -43,6 +45,7 @@ namespace {
 constexpr char kUsage[] = R"(hark-bench - load generator and baselines for Hark
 
 Usage: hark-bench ingest [flags]
+       hark-bench latency [flags]   (trigger latency; see 'hark-bench latency --help')
 
 Measures how many events per second harkd acknowledges (ACCEPTED, i.e.
 committed to its SQLite event log), with N concurrent callers sending
@@ -184,14 +187,16 @@ size_t ParseCount(const std::string& name, const std::string& value, size_t min,
 }
 
 Flags ParseFlags(int argc, char** argv) {
-  if (argc < 2) UsageError("no command; the only command is 'ingest'");
+  if (argc < 2)
+    UsageError("no command; the commands are 'ingest' and 'latency'");
   const std::string command = argv[1];
   if (command == "--help" || command == "-h" || command == "help") {
     PrintUsage();
     std::exit(0);
   }
   if (command != "ingest") {
-    UsageError("unknown command '" + command + "'; the only one is 'ingest'");
+    UsageError("unknown command '" + command +
+               "'; the commands are 'ingest' and 'latency'");
   }
   Flags flags;
   flags.progress = isatty(STDERR_FILENO) == 1;
@@ -775,9 +780,31 @@ int Run(const Flags& flags) {
   return exit_code;
 }
 
+// `hark-bench latency`, with the signal cleanup of this file.
+int RunLatency(int argc, char** argv) {
+  hark::bench::LatencyHooks hooks;
+  hooks.default_harkd = DefaultHarkd();
+  hooks.on_resources = [](pid_t pid, const std::string& dir) {
+    absl::MutexLock lock(&GetCleanup().mu);
+    GetCleanup().harkd_pid = pid;
+    GetCleanup().dir = dir;
+  };
+  hooks.release = [](const std::function<void()>& fn) {
+    absl::MutexLock lock(&GetCleanup().mu);
+    fn();
+    GetCleanup().harkd_pid = -1;
+    GetCleanup().dir.clear();
+  };
+  StartSignalThread();
+  return hark::bench::LatencyMain(argc, argv, hooks);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string(argv[1]) == "latency") {
+    return RunLatency(argc, argv);
+  }
   const Flags flags = ParseFlags(argc, argv);
   StartSignalThread();
   return Run(flags);
