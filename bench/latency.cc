@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/bench_util.h"
 #include "bench/harkd_launcher.h"
 #include "bench/load.h"
 #include "bench/workload.h"
@@ -311,47 +312,9 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv,
   return flags;
 }
 
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
-  grpc::ChannelArguments args;
-  // A connection of its own, as for the load's callers.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                   args);
-}
-
-double Millis(Clock::duration d) {
-  return std::chrono::duration<double, std::milli>(d).count();
-}
-
 Clock::duration ToClock(absl::Duration d) {
   return std::chrono::duration_cast<Clock::duration>(
       absl::ToChronoNanoseconds(d));
-}
-
-std::string Thousands(double value) {
-  std::string digits = absl::StrFormat("%.0f", value);
-  std::string out;
-  const size_t start = digits[0] == '-' ? 1 : 0;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > start && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += absl::StrFormat("\\u%04x", c);
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 // One probe: a user of its own, one event.
@@ -652,11 +615,6 @@ bool SendProbe(hark::v1::Ingest::Stub& stub, const std::string& key,
   return true;
 }
 
-std::string RunId() {
-  std::random_device device;
-  return absl::StrFormat("lat-%08x%04x", device(), device() & 0xffff);
-}
-
 void PrintText(const Flags& flags, const Report& r) {
   std::printf(
       "hark-bench latency: %zu probes per series, one every %s per series; "
@@ -885,7 +843,7 @@ class Run {
   }
 
   int Measure(LoadOptions load) {
-    const std::string run_id = RunId();
+    const std::string run_id = RunId("lat");
     WorkloadOptions workload;
     workload.users = flags_.users;
     workload.batch = flags_.batch;

@@ -22,6 +22,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/bench_util.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
@@ -40,10 +41,6 @@ using hark::v1::EventResult;
 // only hide that.
 constexpr uint64_t kMaxFailures = 20;
 constexpr size_t kMaxErrorSamples = 10;
-
-double Millis(Clock::duration d) {
-  return std::chrono::duration<double, std::milli>(d).count();
-}
 
 // What one caller thread counts; merged after the threads are joined so the
 // hot path takes no lock.
@@ -82,16 +79,6 @@ class Shared {
   std::vector<std::string> samples_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> failures_{0};
 };
-
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
-  grpc::ChannelArguments args;
-  // Without a private subchannel pool all channels to one address share one
-  // TCP connection; callers stand for separate backends, so give each its
-  // own.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                   args);
-}
 
 absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> ConnectChannels(
     const LoadOptions& options, size_t n) {

@@ -29,6 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/bench_util.h"
 #include "bench/harkd_launcher.h"
 #include "bench/latency.h"
 #include "bench/load.h"
@@ -41,6 +42,10 @@
 #include "server/store/store.h"
 
 namespace {
+
+using hark::bench::JsonString;
+using hark::bench::RunId;
+using hark::bench::Thousands;
 
 constexpr char kUsage[] = R"(hark-bench - load generator and baselines for Hark
 
@@ -342,17 +347,6 @@ void StartSignalThread() {
   }).detach();
 }
 
-std::string Thousands(double value) {
-  std::string digits = absl::StrFormat("%.0f", value);
-  std::string out;
-  const size_t start = digits[0] == '-' ? 1 : 0;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > start && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
 // CPU used during one mode's timed section.
 struct CpuUse {
   double client_seconds = 0;
@@ -398,27 +392,6 @@ class CpuProbe {
   double client_ = 0;
   std::vector<hark::bench::ThreadCpu> server_;
 };
-
-// Ids unique per run, so repeated runs against one --server never collide.
-std::string RunId() {
-  std::random_device device;
-  return absl::StrFormat("bench-%08x%04x", device(), device() & 0xffff);
-}
-
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += absl::StrFormat("\\u%04x", c);
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
 
 void PrintText(const Flags& flags, const std::string& target,
                const std::vector<ModeReport>& modes,
@@ -674,7 +647,7 @@ int Run(const Flags& flags) {
   workload.batch = flags.batch;
   workload.seed = flags.seed;
   workload.now = absl::Now();
-  const std::string run_id = RunId();
+  const std::string run_id = RunId("bench");
   auto status_line = [&](const std::string& text) {
     if (flags.progress) std::fprintf(stderr, "\r\033[K%s", text.c_str());
   };

@@ -143,9 +143,9 @@ struct Decision {
 // groups them, see ContactPolicy in the rules module, priority_window).
 // Returns one decision per candidate, in the order given. Fails only if
 // `history` fails.
-absl::StatusOr<std::vector<Decision>> Decide(
-    absl::Span<const Candidate> round, const ContactPolicy& policy,
-    History& history, absl::Time now);
+absl::StatusOr<std::vector<Decision>> Decide(absl::Span<const Candidate> round,
+                                             const ContactPolicy& policy,
+                                             History& history, absl::Time now);
 
 // The user's deterministic draw in [0, 1) for a rule version: a fixed
 // 64-bit hash (stable across processes, builds and platforms) of user id,

@@ -402,7 +402,7 @@ inline absl::StatusOr<std::optional<absl::Time>> Store::NextUnfedDue() {
   return absl::UnimplementedError("Store::NextUnfedDue");
 }
 inline absl::StatusOr<std::vector<PromptRecord>> Store::ReadFeed(int64_t,
-                                                                size_t) {
+                                                                 size_t) {
   return absl::UnimplementedError("Store::ReadFeed");
 }
 inline absl::StatusOr<int64_t> Store::LastFeedSeq() {
@@ -420,8 +420,7 @@ inline absl::StatusOr<std::vector<PromptRecord>> Store::ListShowablePrompts(
   return absl::UnimplementedError("Store::ListShowablePrompts");
 }
 inline absl::StatusOr<PromptRecord> Store::UpdatePromptState(
-    absl::string_view, absl::Span<const PromptState>, PromptState,
-    absl::Time) {
+    absl::string_view, absl::Span<const PromptState>, PromptState, absl::Time) {
   return absl::UnimplementedError("Store::UpdatePromptState");
 }
 inline absl::StatusOr<int64_t> Store::ExpirePrompts(absl::Time) {
