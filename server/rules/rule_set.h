@@ -125,6 +125,24 @@ struct Quota {
 // "product", "process", "pricing", "perception".
 bool IsFrictionType(absl::string_view name);
 
+// The friction taxonomy (DESIGN.md, "Responses and friction"): top-level
+// `taxonomy:` of one file (by convention rules/taxonomy.yaml). Each of the
+// four friction types has a description and the phrases customers use for
+// it; free-text answers are matched against the phrases (server/friction).
+struct Taxonomy {
+  struct Type {
+    // product, process, pricing or perception.
+    std::string name;
+    std::string description;
+    // As written (at least one, unique per type after normalisation).
+    std::vector<std::string> phrases;
+    SourcePos pos;
+  };
+  // In file order; every friction type at most once.
+  std::vector<Type> types;
+  SourcePos pos;
+};
+
 struct Question {
   enum class Type { kRating, kNps, kCes, kSingleChoice, kMultiChoice, kText };
   struct Choice {
@@ -272,6 +290,10 @@ class RuleSet {
   const std::vector<Interview>& interviews() const { return interviews_; }
   const Survey* FindSurvey(absl::string_view id) const;
   const Interview* FindInterview(absl::string_view id) const;
+  // Null when no file has a `taxonomy:` key.
+  const Taxonomy* taxonomy() const {
+    return taxonomy_ ? &*taxonomy_ : nullptr;
+  }
   // The longest `within` of any rule (zero if none).
   absl::Duration max_within() const { return max_within_; }
 
@@ -282,6 +304,7 @@ class RuleSet {
   ContactPolicy contact_policy_;
   std::vector<Survey> surveys_;
   std::vector<Interview> interviews_;
+  std::optional<Taxonomy> taxonomy_;
   absl::flat_hash_map<std::string, std::vector<int>> by_event_;
   absl::flat_hash_map<std::string, int> by_id_;
   absl::Duration max_within_ = absl::ZeroDuration();
@@ -300,6 +323,7 @@ class RuleSetBuilder {
   // names a known survey or interview.
   RuleSetBuilder& AddSurvey(Survey survey);
   RuleSetBuilder& AddInterview(Interview interview);
+  RuleSetBuilder& SetTaxonomy(Taxonomy taxonomy);
   // INVALID_ARGUMENT on a duplicate rule id or a rule the engine cannot
   // run (empty id or event name, at_least < 1, within <= 0 for count and
   // sequence, no steps, empty group_by key, sample outside (0, 1]). The
@@ -320,8 +344,9 @@ std::string PatternVersion(const Pattern& pattern);
 // earlier), and so are a second contact_policy and a test expecting a rule
 // no file defines. So are an action naming a survey or interview no file
 // defines, duplicate survey or interview ids, and templates the rule using
-// them cannot fill (see Template). Top-level keys of a file: rules,
-// contact_policy, tests, surveys, interviews. Never throws.
+// them cannot fill (see Template), and a second `taxonomy:`. Top-level keys
+// of a file: rules, contact_policy, tests, surveys, interviews, taxonomy.
+// Never throws.
 absl::StatusOr<std::shared_ptr<const RuleSet>> LoadRuleSet(
     absl::Span<const SourceFile> files, std::vector<LoadError>* errors);
 

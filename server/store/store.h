@@ -5,9 +5,11 @@
 // to this interface so that another backend (PostgreSQL) can follow.
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -191,6 +193,136 @@ struct PromptRecord {
   std::string body;
 };
 
+// --- Responses (DESIGN.md, "Responses and friction") ----------------------
+
+// One friction tag of a response. Times with microsecond precision.
+struct TagRecord {
+  // product, process, pricing, perception or unknown.
+  std::string friction;
+  // choice, text, hypothesis or manual.
+  std::string source;
+  // 0..1.
+  double confidence = 0;
+  bool primary = false;
+  // Manual tags: the API key's name and why.
+  std::string tagged_by;
+  std::string note;
+  absl::Time tagged_at;
+};
+
+// The answer to one prompt (a survey's answers, or an interview
+// invitation's outcome). At most one per prompt.
+struct ResponseRecord {
+  // Position in the responses table, given by the store on insert (> 0,
+  // only grows, never reused). Newest first means seq descending.
+  int64_t seq = 0;
+  std::string response_id;
+  // Unique: one response per prompt.
+  std::string prompt_id;
+  std::string match_id;
+  std::string user_id;
+  std::string rule_id;
+  std::string rule_version;
+  // The survey or interview id.
+  std::string definition_id;
+  // hark.v1.Prompt.Kind numbers: 1 survey, 2 interview.
+  int kind = 1;
+  // The rule's friction_hypothesis when the response was stored (may be
+  // empty): the report compares it with the primary tag.
+  std::string hypothesis;
+  absl::Time submitted_at;
+  // When the response last changed (an interview's later status).
+  absl::Time updated_at;
+  // The first RATING/NPS/CES answer (the score range filter).
+  std::optional<int> score;
+  // The free-text answers and interview notes, joined by "\n" (the
+  // text_contains filter).
+  std::string text;
+  // Interviews: accepted, declined, booked, completed or no_show; empty for
+  // surveys.
+  std::string interview_status;
+  // The user's traits at match time as key and display value (strings as
+  // they are, numbers like 3 or 2.5, booleans true/false): the trait filter.
+  std::vector<std::pair<std::string, std::string>> traits;
+  // The current tags, primary first (at most one primary).
+  std::vector<TagRecord> tags;
+  // Every tag ever set, oldest first. Filled by GetResponse() only.
+  std::vector<TagRecord> tag_history;
+  // Opaque to the store: a serialized hark.v1.Response (answers, match
+  // context); its tags are not read from here.
+  std::string body;
+};
+
+// Which responses ListResponses() and GetReportData() consider. Empty
+// strings and unset optionals match anything.
+struct ResponseQuery {
+  // The primary tag's friction type; with any_tag, any current tag's.
+  std::string friction;
+  bool any_tag = false;
+  // The primary tag's source (choice, text, hypothesis, manual).
+  std::string source;
+  std::string rule_id;
+  std::string definition_id;
+  std::string user_id;
+  // submitted_at in [from, to).
+  std::optional<absl::Time> from;
+  std::optional<absl::Time> to;
+  // A trait at match time: key and display value (exact match).
+  std::string trait_key;
+  std::string trait_value;
+  // score within [min_score, max_score]; a response without score never
+  // matches a score bound.
+  std::optional<int> min_score;
+  std::optional<int> max_score;
+  // Case-insensitive (ASCII) substring of `text`.
+  std::string text_contains;
+};
+
+// The figures GetReportData() aggregates per rule (DESIGN.md, "Responses
+// and friction"). Matches, decisions and prompts are filtered by the
+// query's rule_id and time range only (matched_at, decided_at, created_at);
+// the response figures use the whole query.
+struct RuleReportData {
+  std::string rule_id;
+  int64_t matches = 0;
+  // Decisions by outcome ("sent", "cooldown", ...).
+  std::map<std::string, int64_t> decisions;
+  // Prompts ever delivered (delivered_at set), shown, answered.
+  int64_t delivered = 0;
+  int64_t shown = 0;
+  int64_t answered = 0;
+  // Responses by primary friction type.
+  std::map<std::string, int64_t> friction;
+  // Responses whose stored hypothesis is not empty, and those of them
+  // whose primary friction differs from it.
+  int64_t with_hypothesis = 0;
+  int64_t hypothesis_mismatches = 0;
+};
+
+struct WeekReportData {
+  // Monday 00:00 UTC.
+  absl::Time week_start;
+  std::map<std::string, int64_t> friction;
+};
+
+struct ReportData {
+  // By rule_id.
+  std::vector<RuleReportData> rules;
+  // Responses by week of submitted_at, oldest first; weeks without
+  // responses are left out.
+  std::vector<WeekReportData> trend;
+};
+
+// A matched user of a rule (the outcome linkage of the report).
+struct RuleUserRecord {
+  std::string rule_id;
+  std::string user_id;
+  // The user's first match of the rule within the query's time range.
+  absl::Time first_matched_at;
+  // The user has a response to a prompt of this rule.
+  bool responded = false;
+};
+
 struct StoreStats {
   uint64_t events = 0;
   uint64_t users = 0;
@@ -307,15 +439,16 @@ class Store {
   virtual absl::StatusOr<std::vector<DecisionRecord>> ListUserDecisions(
       absl::string_view user_id);
 
-  // Puts up to `limit` pending prompts that are due (due_at <= now) and not
-  // yet in the feed into the feed, in one transaction: they get the next
-  // feed sequence numbers in due_at order (then prompt_id). Returns them
-  // with feed_seq set. Feed sequence numbers only grow, also across
-  // deletions.
+  // Puts up to `limit` prompts that are due (due_at <= now), still open
+  // (pending, delivered or shown: a prompt GetPrompts() delivered before it
+  // was fed is fed too) and not yet in the feed into the feed, in one
+  // transaction: they get the next feed sequence numbers in due_at order
+  // (then prompt_id). Returns them with feed_seq set. Feed sequence numbers
+  // only grow, also across deletions.
   virtual absl::StatusOr<std::vector<PromptRecord>> FeedDuePrompts(
       absl::Time now, size_t limit);
 
-  // The earliest due_at of a pending prompt not yet in the feed.
+  // The earliest due_at of an open prompt not yet in the feed.
   virtual absl::StatusOr<std::optional<absl::Time>> NextUnfedDue();
 
   // Up to `limit` prompts with feed_seq > after_feed_seq, by feed_seq.
@@ -350,6 +483,71 @@ class Store {
   // Every prompt in state pending, delivered or shown whose expires_at <=
   // now becomes expired (closed_at = its expires_at). Returns how many.
   virtual absl::StatusOr<int64_t> ExpirePrompts(absl::Time now);
+
+  // --- Responses ------------------------------------------------------------
+
+  // Stores `response` (its tags become the current tags and the first
+  // history entries) and moves its prompt to answered at
+  // response.submitted_at, in one transaction, if the prompt's state is one
+  // of `from`. Returns the stored record with seq set. FAILED_PRECONDITION
+  // (storing nothing) if the prompt is in another state, ALREADY_EXISTS if
+  // the prompt has a response (the caller reads it with
+  // GetResponseByPrompt()), NOT_FOUND if there is no such prompt.
+  virtual absl::StatusOr<ResponseRecord> InsertResponse(
+      const ResponseRecord& response, absl::Span<const PromptState> from);
+
+  // Replaces the stored response's interview_status, text, score, body and
+  // updated_at (found by response_id) and its automatic tags by
+  // `response.tags` (which hold no manual tag): the old automatic tags stop
+  // being current, the new ones are appended to the history. While a manual
+  // tag is current it stays primary and the new tags are stored as
+  // secondary. Returns the record as stored. NOT_FOUND if there is none.
+  virtual absl::StatusOr<ResponseRecord> UpdateResponse(
+      const ResponseRecord& response);
+
+  // Adds a manual tag (tag.source == "manual"): it becomes the primary tag
+  // and replaces an earlier manual tag; automatic tags stay current as
+  // secondary ones. Appended to the history. Returns the record with its
+  // history. NOT_FOUND if there is no such response.
+  virtual absl::StatusOr<ResponseRecord> AddManualTag(
+      absl::string_view response_id, const TagRecord& tag);
+
+  // With tag_history. NOT_FOUND if there is no such response.
+  virtual absl::StatusOr<ResponseRecord> GetResponse(
+      absl::string_view response_id);
+  virtual absl::StatusOr<ResponseRecord> GetResponseByPrompt(
+      absl::string_view prompt_id);
+
+  // Up to `limit` responses matching `query` with seq < before_seq (0: from
+  // the newest), newest first (seq descending), with their current tags
+  // (no history). Paging by seq never skips or repeats a response while new
+  // ones arrive (they get larger seqs).
+  virtual absl::StatusOr<std::vector<ResponseRecord>> ListResponses(
+      const ResponseQuery& query, int64_t before_seq, size_t limit);
+
+  // The report's aggregates over `query` (see RuleReportData).
+  virtual absl::StatusOr<ReportData> GetReportData(const ResponseQuery& query);
+
+  // Calls `fn` with each (rule, user) pair of the stored matches within the
+  // query's rule_id and time range (matched_at), ordered by rule then user.
+  virtual absl::Status ScanRuleUsers(
+      const ResponseQuery& query,
+      absl::FunctionRef<void(const RuleUserRecord&)> fn);
+
+  // Calls `fn` with the user and time of every event named `name` in the
+  // log, in log order (a sequential scan of the log).
+  virtual absl::Status ScanEventsNamed(
+      absl::string_view name,
+      absl::FunctionRef<void(absl::string_view user_id, absl::Time time)> fn);
+
+  // Removes every row about `user_id` in one transaction: events, traits,
+  // the user, matches, decisions, prompts, responses and their tags.
+  // Returns the rows removed by table name (every table, 0 included).
+  // Counters (GetStats) follow; event sequence numbers and feed sequence
+  // numbers are never reused afterwards. Scans the event log (not indexed
+  // by user).
+  virtual absl::StatusOr<std::map<std::string, int64_t>> DeleteUser(
+      absl::string_view user_id);
 
   // The database's location as given.
   virtual const std::string& path() const = 0;
@@ -425,6 +623,46 @@ inline absl::StatusOr<PromptRecord> Store::UpdatePromptState(
 }
 inline absl::StatusOr<int64_t> Store::ExpirePrompts(absl::Time) {
   return absl::UnimplementedError("Store::ExpirePrompts");
+}
+
+inline absl::StatusOr<ResponseRecord> Store::InsertResponse(
+    const ResponseRecord&, absl::Span<const PromptState>) {
+  return absl::UnimplementedError("Store::InsertResponse");
+}
+inline absl::StatusOr<ResponseRecord> Store::UpdateResponse(
+    const ResponseRecord&) {
+  return absl::UnimplementedError("Store::UpdateResponse");
+}
+inline absl::StatusOr<ResponseRecord> Store::AddManualTag(absl::string_view,
+                                                          const TagRecord&) {
+  return absl::UnimplementedError("Store::AddManualTag");
+}
+inline absl::StatusOr<ResponseRecord> Store::GetResponse(absl::string_view) {
+  return absl::UnimplementedError("Store::GetResponse");
+}
+inline absl::StatusOr<ResponseRecord> Store::GetResponseByPrompt(
+    absl::string_view) {
+  return absl::UnimplementedError("Store::GetResponseByPrompt");
+}
+inline absl::StatusOr<std::vector<ResponseRecord>> Store::ListResponses(
+    const ResponseQuery&, int64_t, size_t) {
+  return absl::UnimplementedError("Store::ListResponses");
+}
+inline absl::StatusOr<ReportData> Store::GetReportData(const ResponseQuery&) {
+  return absl::UnimplementedError("Store::GetReportData");
+}
+inline absl::Status Store::ScanRuleUsers(
+    const ResponseQuery&, absl::FunctionRef<void(const RuleUserRecord&)>) {
+  return absl::UnimplementedError("Store::ScanRuleUsers");
+}
+inline absl::Status Store::ScanEventsNamed(
+    absl::string_view,
+    absl::FunctionRef<void(absl::string_view, absl::Time)>) {
+  return absl::UnimplementedError("Store::ScanEventsNamed");
+}
+inline absl::StatusOr<std::map<std::string, int64_t>> Store::DeleteUser(
+    absl::string_view) {
+  return absl::UnimplementedError("Store::DeleteUser");
 }
 
 // Opens (creating if needed) and migrates a SQLite database. Fails with
