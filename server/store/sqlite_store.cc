@@ -438,6 +438,7 @@ class SqliteStore final : public Store {
       absl::Span<const int64_t> seqs) override;
   absl::Status AppendMatches(absl::Span<const MatchRecord> matches) override;
   absl::StatusOr<MatchPage> ListMatches(const MatchFilter& filter) override;
+  absl::StatusOr<MatchRecord> GetMatch(absl::string_view match_id) override;
   absl::Status SaveCheckpoint(int shard, int64_t last_seq, absl::Time saved_at,
                               absl::string_view state) override;
   absl::StatusOr<std::optional<Checkpoint>> LoadCheckpoint(int shard) override;
@@ -766,6 +767,23 @@ absl::StatusOr<MatchPage> SqliteStore::ListMatches(const MatchFilter& filter) {
   }));
   if (more) page.next_page_token = EncodePageToken(filter, page.matches.back());
   return page;
+}
+
+absl::StatusOr<MatchRecord> SqliteStore::GetMatch(absl::string_view match_id) {
+  std::optional<MatchRecord> match;
+  RETURN_IF_ERROR(WithReader([&](Connection& conn) -> absl::Status {
+    ASSIGN_OR_RETURN(
+        Statement query,
+        conn.Prepare(absl::StrCat(kSelectMatchesSql, " WHERE match_id = ?1")));
+    RETURN_IF_ERROR(query.BindText(1, match_id));
+    ASSIGN_OR_RETURN(bool row, query.Step());
+    if (row) ReadMatch(query, match.emplace());
+    return absl::OkStatus();
+  }));
+  if (!match.has_value()) {
+    return absl::NotFoundError(absl::StrCat("no match ", match_id));
+  }
+  return *std::move(match);
 }
 
 absl::Status SqliteStore::SaveCheckpoint(int shard, int64_t last_seq,

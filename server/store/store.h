@@ -399,6 +399,9 @@ class Store {
   // user_id.
   virtual absl::StatusOr<MatchPage> ListMatches(const MatchFilter& filter);
 
+  // The stored match `match_id`. NOT_FOUND if there is none.
+  virtual absl::StatusOr<MatchRecord> GetMatch(absl::string_view match_id);
+
   // Replaces the checkpoint of engine shard `shard`, in one transaction.
   virtual absl::Status SaveCheckpoint(int shard, int64_t last_seq,
                                       absl::Time saved_at,
@@ -564,6 +567,9 @@ inline absl::Status Store::AppendMatches(absl::Span<const MatchRecord>) {
 }
 inline absl::StatusOr<MatchPage> Store::ListMatches(const MatchFilter&) {
   return absl::UnimplementedError("Store::ListMatches");
+}
+inline absl::StatusOr<MatchRecord> Store::GetMatch(absl::string_view) {
+  return absl::UnimplementedError("Store::GetMatch");
 }
 inline absl::Status Store::SaveCheckpoint(int, int64_t, absl::Time,
                                           absl::string_view) {
