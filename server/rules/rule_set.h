@@ -115,6 +115,9 @@ struct Template {
 // that can be missing).
 std::string RenderTemplate(const Template& t, const hark::v1::Match& match);
 
+// A value as templates show it (see RenderTemplate); false when unset.
+bool FormatValue(const hark::v1::Value& value, std::string* out);
+
 // A rolling quota: at most `max` within any `per`.
 struct Quota {
   int max = 0;

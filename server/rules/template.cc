@@ -481,4 +481,8 @@ std::string RenderBookingUrl(const Interview& interview,
   return out;
 }
 
+bool FormatValue(const hark::v1::Value& value, std::string* out) {
+  return internal::FormatTemplateValue(value, out);
+}
+
 }  // namespace hark::rules
