@@ -16,8 +16,8 @@
 #include "server/rules/rule_set.h"
 #include "server/service/admin_service.h"
 #include "server/service/ingest_service.h"
-#include "server/service/pending_services.h"
 #include "server/service/prompts_service.h"
+#include "server/service/review_service.h"
 #include "server/service/rules_service.h"
 
 namespace hark::service {
@@ -51,13 +51,14 @@ class Server::Services {
  public:
   Services(const auth::KeyRing* keys, ingest::Ingestor* ingestor,
            runtime::EngineRunner* runner, runtime::Orchestrator* orchestrator,
-           store::Store* store, const Clock* clock,
+           responses::Responses* responses, store::Store* store,
+           const Clock* clock,
            const engine::EngineOptions& engine)
       : ingest(keys, ingestor),
         admin(keys, ingestor, runner, orchestrator, store, clock),
-        prompts(keys, orchestrator),
+        prompts(keys, orchestrator, responses),
         rules(keys, runner, store, engine),
-        review(keys) {}
+        review(keys, responses) {}
   IngestService ingest;
   AdminService admin;
   PromptsService prompts;
@@ -80,15 +81,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   ASSIGN_OR_RETURN(server->orchestrator_, runtime::Orchestrator::Start(
                                               server->store_.get(), clock,
                                               rule_set, options.orchestrator));
+  server->responses_ = std::make_unique<responses::Responses>(
+      server->store_.get(), clock, rule_set);
   runtime::RunnerOptions runner_options = options.runner;
   runtime::Orchestrator* orchestrator = server->orchestrator_.get();
+  responses::Responses* responses = server->responses_.get();
   runner_options.on_matches =
       [orchestrator](std::vector<store::MatchRecord> matches) {
         orchestrator->OnMatchesStored(std::move(matches));
       };
   runner_options.on_rules =
-      [orchestrator](const std::shared_ptr<const rules::RuleSet>& set) {
+      [orchestrator,
+       responses](const std::shared_ptr<const rules::RuleSet>& set) {
         orchestrator->SetRules(set);
+        responses->SetRules(set);
       };
   ASSIGN_OR_RETURN(
       server->runner_,
@@ -107,8 +113,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       ingest::Ingestor::Start(server->store_.get(), clock, ingest_options));
   server->services_ = std::make_unique<Services>(
       server->keys_.get(), server->ingestor_.get(), server->runner_.get(),
-      server->orchestrator_.get(), server->store_.get(), clock,
-      options.runner.engine);
+      server->orchestrator_.get(), server->responses_.get(),
+      server->store_.get(), clock, options.runner.engine);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -11,6 +11,7 @@
 #include "server/auth/auth.h"
 #include "server/engine/engine.h"
 #include "server/ingest/ingestor.h"
+#include "server/responses/responses.h"
 #include "server/runtime/engine_runner.h"
 #include "server/runtime/orchestrator.h"
 #include "server/store/store.h"
@@ -69,6 +70,7 @@ class Server {
   // Declared before the runner, which hands it matches until it is shut
   // down: destroyed after it.
   std::unique_ptr<runtime::Orchestrator> orchestrator_;
+  std::unique_ptr<responses::Responses> responses_;
   std::unique_ptr<runtime::EngineRunner> runner_;
   std::unique_ptr<ingest::Ingestor> ingestor_;
   std::unique_ptr<Services> services_;
