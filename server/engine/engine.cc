@@ -457,6 +457,7 @@ class Engine::Impl {
     }
   }
   ReloadReport Reload(std::shared_ptr<const rules::RuleSet> rules);
+  DropReport DropUser(absl::string_view user_id);
   std::string Checkpoint() const;
   absl::Status Restore(absl::string_view checkpoint);
   EngineStats stats() const;
@@ -989,6 +990,30 @@ ReloadReport Engine::Impl::Reload(std::shared_ptr<const rules::RuleSet> rules) {
   return report;
 }
 
+DropReport Engine::Impl::DropUser(absl::string_view user_id) {
+  DropReport report;
+  const Handle h = users_.Find(user_id);
+  if (h == UserStore::kNoUser) return report;
+  const internal::UserBlock b = users_.block(h);
+  uint32_t off = 0;
+  while (off < b.records_size()) {
+    const char* r = b.records() + off;
+    const Layout& l = layouts_[HeadRule(r)];
+    ++report.slots;
+    if (IsArmed(r, l)) ++report.deadlines;
+    off += RecordSize(r, l);
+  }
+  live_ -= report.slots;
+  armed_ -= report.deadlines;
+  // The user's wheel entries stay behind and go stale: they are skipped
+  // once the handle has no block, or, if a new user reuses the handle,
+  // unless the time agrees with that user's wake-up, in which case they
+  // only make the engine visit the new user (Sweep acts on due records
+  // only). Nothing of the dropped user can fire.
+  users_.Release(h);
+  return report;
+}
+
 std::string Engine::Impl::Checkpoint() const {
   std::string out;
   internal::Writer w(&out);
@@ -1169,6 +1194,10 @@ std::shared_ptr<const rules::RuleSet> Engine::rules_ptr() const {
 }
 
 int64_t Engine::last_seq() const { return impl_->last_seq(); }
+
+DropReport Engine::DropUser(absl::string_view user_id) {
+  return impl_->DropUser(user_id);
+}
 
 std::string Engine::Checkpoint() const { return impl_->Checkpoint(); }
 

@@ -93,6 +93,14 @@ struct ReloadReport {
   std::vector<std::string> added;
 };
 
+// What Engine::DropUser() removed.
+struct DropReport {
+  // Open (rule, group) slots freed, armed absence deadlines included.
+  uint64_t slots = 0;
+  // Of those, armed absence deadlines that will now never fire.
+  uint64_t deadlines = 0;
+};
+
 struct EngineStats {
   uint64_t events = 0;       // events processed
   uint64_t late_events = 0;  // older than the watermark on arrival
@@ -139,6 +147,15 @@ class Engine {
 
   // The log position of the last processed event (0 if none).
   int64_t last_seq() const;
+
+  // Forgets everything the engine holds about `user_id` (deleting a user):
+  // frees every open slot of every rule and cancels the user's armed
+  // absence deadlines, so no match can fire for the user from events fed
+  // before this call. Later events of the user start from nothing. The
+  // watermark and last_seq() do not move; stats() reflect the drop at once
+  // and Checkpoint() no longer contains the user. O(the user's state); a
+  // user the engine does not hold costs one lookup and drops nothing.
+  DropReport DropUser(absl::string_view user_id);
 
   // Serializes all state (slots, deadlines, watermark, last_seq, rule
   // versions) into a compact binary string, about the size of the state.

@@ -3,7 +3,8 @@
 // model shares none of the engine's machinery (packed records, user index,
 // pool, deadline wheel), which is what this test is after; it also checks
 // live_states after every step, i.e. that state is freed exactly when its
-// window closes. Checkpoints and reloads are taken at random points.
+// window closes. Checkpoints and reloads are taken at random points; a
+// variant also drops random users (Engine::DropUser) along the way.
 
 #include <algorithm>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <random>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -78,6 +80,27 @@ class Model {
       wall_ = wall;
       Advance();
     }
+  }
+
+  // Forgets the user's state; returns {slots, armed deadlines} dropped.
+  std::pair<uint64_t, uint64_t> DropUser(const std::string& user) {
+    uint64_t slots = std::erase_if(
+        counts_, [&](const auto& entry) { return entry.first.first == user; });
+    uint64_t armed = 0;
+    for (auto* states : {&seqs_, &lonely_}) {
+      std::vector<Ev>& s = (*states)[user];
+      slots += !s.empty();
+      armed += s.size() == (states == &seqs_ ? 2u : 1u);
+      s.clear();
+    }
+    return {slots, armed};
+  }
+
+  uint64_t armed() const {
+    uint64_t n = 0;
+    for (const auto& [u, s] : seqs_) n += s.size() == 2;
+    for (const auto& [u, s] : lonely_) n += s.size() == 1;
+    return n;
   }
 
   uint64_t live() const {
@@ -179,10 +202,10 @@ std::vector<std::string> Keys(const std::vector<MatchOut>& matches) {
   return keys;
 }
 
-class ModelTest : public ::testing::TestWithParam<int> {};
-
-TEST_P(ModelTest, EngineAgreesWithTheModel) {
-  std::mt19937_64 rng(GetParam());
+// With `drops`, a random user is dropped now and then (which draws more
+// random numbers, so the event streams differ from the run without).
+void CompareWithTheModel(int seed, bool drops) {
+  std::mt19937_64 rng(seed);
   auto set = Rules();
   auto engine = std::make_unique<Engine>(set, EngineOptions());
   MapTraits traits;
@@ -190,6 +213,7 @@ TEST_P(ModelTest, EngineAgreesWithTheModel) {
   std::vector<MatchOut> out;
   const char* names[] = {"x", "x", "x", "a", "b", "c", "s", "s", "y"};
   int64_t clock = 0;
+  uint64_t dropped_deadlines = 0;
   for (int64_t seq = 1; seq <= 4000; ++seq) {
     clock += static_cast<int64_t>(rng() % (20 * kSec));
     if (rng() % 50 == 0) {
@@ -211,6 +235,18 @@ TEST_P(ModelTest, EngineAgreesWithTheModel) {
     engine->Process(seq, e, traits, &out);
     model.Process(seq, user, name, t, g);
     ASSERT_EQ(engine->stats().live_states, model.live()) << "seq " << seq;
+    ASSERT_EQ(engine->stats().pending_deadlines, model.armed())
+        << "seq " << seq;
+    if (drops && rng() % 40 == 0) {
+      const std::string dropped = absl::StrCat("u", rng() % 6);
+      const DropReport report = engine->DropUser(dropped);
+      const auto [slots, armed] = model.DropUser(dropped);
+      ASSERT_EQ(report.slots, slots) << "seq " << seq;
+      ASSERT_EQ(report.deadlines, armed) << "seq " << seq;
+      dropped_deadlines += armed;
+      ASSERT_EQ(engine->stats().live_states, model.live()) << "seq " << seq;
+      ASSERT_EQ(engine->stats().pending_deadlines, model.armed());
+    }
 
     if (rng() % 500 == 0) {
       // Restart from a checkpoint, or reload an identical rule set.
@@ -234,6 +270,19 @@ TEST_P(ModelTest, EngineAgreesWithTheModel) {
   std::sort(want.begin(), want.end());
   EXPECT_GT(want.size(), 50u);
   EXPECT_EQ(got, want);
+  if (drops) {
+    EXPECT_GT(dropped_deadlines, 0u);
+  }
+}
+
+class ModelTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(ModelTest, EngineAgreesWithTheModel) {
+  CompareWithTheModel(GetParam(), /*drops=*/false);
+}
+
+TEST_P(ModelTest, EngineAgreesWithTheModelWhenUsersAreDropped) {
+  CompareWithTheModel(GetParam(), /*drops=*/true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, ModelTest, ::testing::Range(1, 9));
