@@ -125,6 +125,10 @@ class Ingestor::Impl {
   absl::Status Identify(const hark::v1::IdentifyUserRequest& request,
                         IdentifyDone done);
   void NotifyWhenSpace(absl::AnyInvocable<void()> ready);
+  void ForgetUser(absl::string_view user_id) {
+    absl::MutexLock lock(&mu_);
+    forgotten_users_.emplace_back(user_id);
+  }
   void Shutdown();
   IngestStats stats() const;
 
@@ -162,6 +166,10 @@ class Ingestor::Impl {
   size_t queued_events_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<absl::AnyInvocable<void()>> space_waiters_ ABSL_GUARDED_BY(mu_);
+  // Users to erase from known_users_ (ForgetUser). known_users_ belongs to
+  // the writer thread, which applies these when it takes its next group,
+  // so the per-event lookups in Commit() need no lock.
+  std::vector<std::string> forgotten_users_ ABSL_GUARDED_BY(mu_);
   uint64_t accepted_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t duplicates_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rejected_ ABSL_GUARDED_BY(mu_) = 0;
@@ -320,10 +328,12 @@ void Ingestor::Impl::WriterLoop() {
   while (true) {
     std::vector<std::unique_ptr<Job>> group;
     std::vector<absl::AnyInvocable<void()>> ready;
+    std::vector<std::string> forgotten;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(this, &Impl::WriterHasWork));
       if (queue_.empty()) break;  // stopping, and everything is committed
+      forgotten.swap(forgotten_users_);
       // Group commit: whole calls, up to max_commit_events events, but
       // always at least one call.
       size_t events = 0;
@@ -337,6 +347,9 @@ void Ingestor::Impl::WriterLoop() {
       queued_events_ -= events;
       if (HasRoomLocked()) ready.swap(space_waiters_);
     }
+    // Taken with the group: a call queued after ForgetUser() returned sees
+    // the user as new.
+    for (const std::string& user_id : forgotten) known_users_.erase(user_id);
     // Waiters refill the queue while this group commits.
     for (auto& callback : ready) callback();
     Commit(group);
@@ -484,6 +497,10 @@ absl::Status Ingestor::Identify(const hark::v1::IdentifyUserRequest& request,
 
 void Ingestor::NotifyWhenSpace(absl::AnyInvocable<void()> ready) {
   impl_->NotifyWhenSpace(std::move(ready));
+}
+
+void Ingestor::ForgetUser(absl::string_view user_id) {
+  impl_->ForgetUser(user_id);
 }
 
 void Ingestor::Shutdown() { impl_->Shutdown(); }

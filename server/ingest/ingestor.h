@@ -11,6 +11,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "hark/clock.h"
@@ -95,6 +96,17 @@ class Ingestor {
   // again and the stream waits again.) Runs on the writer thread when the
   // room appears, before that group's commit, with no lock held.
   void NotifyWhenSpace(absl::AnyInvocable<void()> ready);
+
+  // Forgets that `user_id` is known, after the store deleted the user
+  // (Admin.DeleteUser), so that the user's next accepted event or trait
+  // inserts the user row again (WriteBatch::new_users). Thread-safe; never
+  // blocks on a commit. Takes effect for every group the writer takes
+  // after this call returns, i.e. for all calls queued later and those
+  // still waiting in the queue; a group already being committed is not
+  // affected. The duplicate window keeps the user's event ids, so a client
+  // retrying an event sent before the deletion gets DUPLICATE and the
+  // deleted event is not stored again.
+  void ForgetUser(absl::string_view user_id);
 
   // Stops taking calls (they get UNAVAILABLE), commits everything queued,
   // runs its callbacks, runs pending NotifyWhenSpace callbacks and joins

@@ -136,6 +136,12 @@ class FakeStore final : public store::Store {
     absl::MutexLock lock(&mu_);
     hold_writes_ = false;
   }
+  // Removes the user from the known users (what Store::DeleteUser does to
+  // the users table).
+  void RemoveUser(absl::string_view user_id) {
+    absl::MutexLock lock(&mu_);
+    std::erase(users_, std::string(user_id));
+  }
   // Waits until Write() has been entered `n` times in all; false on timeout.
   bool WaitForWritesEntered(int n) {
     absl::MutexLock lock(&mu_);

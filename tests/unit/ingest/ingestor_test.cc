@@ -674,6 +674,103 @@ TEST_F(IngestorTest, IdentifyValidatesAndWritesTraits) {
   EXPECT_FALSE(called);
 }
 
+// After Admin.DeleteUser removed the user row, the user's next event or
+// trait inserts it again; other users stay known.
+TEST_F(IngestorTest, ForgetUserLetsTheNextEventAddTheUserAgain) {
+  auto ingestor = StartIngestor();
+  ASSERT_NE(ingestor, nullptr);
+  ASSERT_TRUE(TrackSync(*ingestor,
+                        Batch({MakeEvent("e1", "u1"), MakeEvent("e2", "u2")}))
+                  .ok());
+  EXPECT_THAT(store_.users(), ElementsAre("u1", "u2"));
+
+  store_.RemoveUser("u1");
+  ingestor->ForgetUser("u1");
+  ingestor->ForgetUser("never-seen");
+  ASSERT_TRUE(TrackSync(*ingestor,
+                        Batch({MakeEvent("e3", "u2"), MakeEvent("e4", "u1")}))
+                  .ok());
+  EXPECT_THAT(store_.batches().back().new_users, ElementsAre("u1"));
+  EXPECT_THAT(store_.users(), ElementsAre("u2", "u1"));
+
+  // Known again: the next event does not add it twice.
+  ASSERT_TRUE(TrackSync(*ingestor, Batch({MakeEvent("e5", "u1")})).ok());
+  EXPECT_THAT(store_.batches().back().new_users, IsEmpty());
+
+  // An event id stored before the deletion stays a duplicate: a client's
+  // retry does not bring the deleted event back.
+  store_.RemoveUser("u1");
+  ingestor->ForgetUser("u1");
+  absl::StatusOr<TrackEventsResponse> retry =
+      TrackSync(*ingestor, Batch({MakeEvent("e4", "u1")}));
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_THAT(Statuses(*retry), ElementsAre(DUPLICATE));
+  EXPECT_THAT(store_.users(), ElementsAre("u2"));
+
+  // A trait re-creates the user as well.
+  IdentifyUserRequest request;
+  request.set_user_id("u1");
+  (*request.mutable_traits())["plan"].set_string_value("pro");
+  ASSERT_TRUE(Wait(*SubmitIdentify(*ingestor, request)).ok());
+  EXPECT_THAT(store_.batches().back().new_users, ElementsAre("u1"));
+  EXPECT_THAT(store_.users(), ElementsAre("u2", "u1"));
+}
+
+TEST_F(IngestorTest, ForgetUserForgetsUsersLoadedAtStart) {
+  {
+    auto ingestor = StartIngestor();
+    ASSERT_NE(ingestor, nullptr);
+    ASSERT_TRUE(TrackSync(*ingestor, Batch({MakeEvent("e1", "u1")})).ok());
+  }
+  auto ingestor = StartIngestor();
+  ASSERT_NE(ingestor, nullptr);
+  store_.RemoveUser("u1");
+  ingestor->ForgetUser("u1");
+  ASSERT_TRUE(TrackSync(*ingestor, Batch({MakeEvent("e2", "u1")})).ok());
+  EXPECT_THAT(store_.batches().back().new_users, ElementsAre("u1"));
+}
+
+// Calls already waiting in the queue when ForgetUser() returns see the user
+// as new; the group being committed meanwhile is not affected.
+TEST_F(IngestorTest, ForgetUserAppliesToCallsAlreadyQueued) {
+  auto ingestor = StartIngestor();
+  ASSERT_NE(ingestor, nullptr);
+  ASSERT_TRUE(TrackSync(*ingestor, Batch({MakeEvent("e1", "u1")})).ok());
+
+  store_.HoldWrites();
+  auto in_flight = Submit(*ingestor, Batch({MakeEvent("e2", "u1")}));
+  ASSERT_TRUE(store_.WaitForWritesEntered(2));
+  auto queued = Submit(*ingestor, Batch({MakeEvent("e3", "u1")}));
+  store_.RemoveUser("u1");
+  ingestor->ForgetUser("u1");
+  store_.ReleaseWrites();
+  ASSERT_TRUE(Wait(*in_flight).ok());
+  ASSERT_TRUE(Wait(*queued).ok());
+  const std::vector<store::WriteBatch> batches = store_.batches();
+  ASSERT_EQ(batches.size(), 3u);
+  EXPECT_THAT(batches[1].new_users, IsEmpty());
+  EXPECT_THAT(batches[2].new_users, ElementsAre("u1"));
+}
+
+TEST_F(IngestorTest, ForgetUserIsSafeFromOtherThreadsDuringCommits) {
+  auto ingestor = StartIngestor();
+  ASSERT_NE(ingestor, nullptr);
+  std::thread forgetter([&ingestor] {
+    for (int i = 0; i < 2000; ++i)
+      ingestor->ForgetUser(absl::StrCat("u", i % 7));
+  });
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(
+        TrackSync(*ingestor, Batch({MakeEvent(absl::StrCat("e", i),
+                                              absl::StrCat("u", i % 7))}))
+            .ok());
+  }
+  forgetter.join();
+  ingestor->ForgetUser("u3");
+  ASSERT_TRUE(TrackSync(*ingestor, Batch({MakeEvent("last", "u3")})).ok());
+  EXPECT_THAT(store_.batches().back().new_users, ElementsAre("u3"));
+}
+
 TEST_F(IngestorTest, CallsWithOnlyRejectedEventsWriteNothing) {
   auto ingestor = StartIngestor();
   ASSERT_NE(ingestor, nullptr);
