@@ -6,9 +6,91 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "clients/hark/values.h"
 
 namespace hark::cli {
+
+size_t DisplayWidth(absl::string_view s) {
+  size_t n = 0;
+  for (char c : s) {
+    // Count every byte that does not continue a UTF-8 sequence.
+    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++n;
+  }
+  return n;
+}
+
+std::string Pad(absl::string_view s, size_t width) {
+  const size_t shown = DisplayWidth(s);
+  std::string out(s);
+  if (shown < width) out.append(width - shown, ' ');
+  return out;
+}
+
+std::string Truncate(absl::string_view s, size_t width) {
+  if (DisplayWidth(s) <= width) return std::string(s);
+  if (width == 0) return "";
+  // Keep width - 1 code points, then the ellipsis.
+  size_t kept = 0;
+  size_t end = 0;
+  for (; end < s.size(); ++end) {
+    if ((static_cast<unsigned char>(s[end]) & 0xC0) != 0x80) {
+      if (kept == width - 1) break;
+      ++kept;
+    }
+  }
+  return absl::StrCat(s.substr(0, end), "…");
+}
+
+std::string OrDash(absl::string_view s) {
+  return s.empty() ? "-" : std::string(s);
+}
+
+std::string OneLine(absl::string_view s) {
+  std::string out(s);
+  std::replace_if(
+      out.begin(), out.end(),
+      [](char c) { return c == '\n' || c == '\r' || c == '\t'; }, ' ');
+  return out;
+}
+
+std::string Plural(uint64_t n, absl::string_view one, absl::string_view many) {
+  return absl::StrCat(n, " ", n == 1 ? one : many);
+}
+
+std::string TextTable(const std::vector<std::vector<std::string>>& rows,
+                      const std::vector<bool>& right_aligned) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (size_t i = 0; i < row.size(); ++i) {
+      widths[i] = std::max(widths[i], DisplayWidth(row[i]));
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      const size_t blanks = widths[i] - DisplayWidth(row[i]);
+      const bool right = i < right_aligned.size() && right_aligned[i];
+      if (right) out.append(blanks, ' ');
+      absl::StrAppend(&out, row[i]);
+      if (i + 1 < row.size()) out.append(right ? 2 : blanks + 2, ' ');
+    }
+    out.push_back('\n');
+  }
+  return out;
+}
+
+void AppendRow(absl::string_view label, absl::string_view value,
+               std::string* out) {
+  if (value.empty()) return;
+  const std::string indent(2 + 12, ' ');
+  std::vector<absl::string_view> lines = absl::StrSplit(value, '\n');
+  absl::StrAppend(out, "  ", Pad(label, 12), lines[0], "\n");
+  for (size_t i = 1; i < lines.size(); ++i) {
+    absl::StrAppend(out, indent, lines[i], "\n");
+  }
+}
 
 std::string WithThousands(uint64_t n) {
   std::string digits = absl::StrCat(n);
@@ -94,10 +176,7 @@ std::string FormatStats(const hark::v1::GetStatsResponse& s,
     const hark::v1::OrchestrationStats& o = s.orchestration();
     uint64_t total = 0;
     std::vector<std::string> parts;
-    // Outcomes in the order the policy checks them.
-    for (const char* outcome :
-         {"sent", "cooldown", "contact_cap", "sampled_out", "quota",
-          "lower_priority", "shadow", "stale", "expired"}) {
+    for (const char* outcome : kDecisionOutcomes) {
       auto it = o.decisions().find(outcome);
       if (it == o.decisions().end() || it->second == 0) continue;
       total += it->second;

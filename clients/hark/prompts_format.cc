@@ -8,47 +8,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "clients/hark/format.h"
 #include "clients/hark/rules_format.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace hark::cli {
-namespace {
-
-// `s` with line breaks and tabs as blanks, for one-line output.
-std::string OneLine(absl::string_view s) {
-  std::string out(s);
-  std::replace_if(
-      out.begin(), out.end(),
-      [](char c) { return c == '\n' || c == '\r' || c == '\t'; }, ' ');
-  return out;
-}
-
-std::string OrDash(absl::string_view s) {
-  return s.empty() ? "-" : std::string(s);
-}
-
-// `s` padded with blanks to `width` terminal columns (not cut when longer).
-std::string Pad(absl::string_view s, size_t width) {
-  const size_t shown = DisplayWidth(s);
-  std::string out(s);
-  if (shown < width) out.append(width - shown, ' ');
-  return out;
-}
-
-// "  label       value\n"; continuation lines of a multi-line value are
-// indented under the value.
-void AppendRow(absl::string_view label, absl::string_view value,
-               std::string* out) {
-  if (value.empty()) return;
-  const std::string indent(2 + 12, ' ');
-  std::vector<absl::string_view> lines = absl::StrSplit(value, '\n');
-  absl::StrAppend(out, "  ", Pad(label, 12), lines[0], "\n");
-  for (size_t i = 1; i < lines.size(); ++i) {
-    absl::StrAppend(out, indent, lines[i], "\n");
-  }
-}
-
-}  // namespace
 
 std::string FormatUtcTime(const google::protobuf::Timestamp& t) {
   if (t.seconds() == 0 && t.nanos() == 0) return "-";

@@ -15,37 +15,6 @@
 namespace hark::cli {
 namespace {
 
-std::string Plural(size_t n, absl::string_view one, absl::string_view many) {
-  return absl::StrCat(n, " ", n == 1 ? one : many);
-}
-
-// Rows of cells, left-aligned in columns two blanks apart; the last column
-// is not padded, so lines carry no trailing blanks.
-std::string Table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    if (widths.size() < row.size()) widths.resize(row.size(), 0);
-    for (size_t i = 0; i < row.size(); ++i) {
-      widths[i] = std::max(widths[i], DisplayWidth(row[i]));
-    }
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) {
-      absl::StrAppend(&out, row[i]);
-      if (i + 1 < row.size()) {
-        out.append(widths[i] - DisplayWidth(row[i]) + 2, ' ');
-      }
-    }
-    out.push_back('\n');
-  }
-  return out;
-}
-
-std::string OrDash(absl::string_view s) {
-  return s.empty() ? "-" : std::string(s);
-}
-
 // Appends "<indent>label:" and the lines (or "(none)"), marking each line
 // that `other` does not have (as many times as it occurs) with `mark`.
 void AppendMatchList(
@@ -78,15 +47,6 @@ void AppendMatchList(
 }
 
 }  // namespace
-
-size_t DisplayWidth(absl::string_view s) {
-  size_t n = 0;
-  for (char c : s) {
-    // Count every byte that does not continue a UTF-8 sequence.
-    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++n;
-  }
-  return n;
-}
 
 std::string RulePath(absl::string_view dir, absl::string_view path) {
   while (dir.size() > 1 && absl::EndsWith(dir, "/")) dir.remove_suffix(1);
@@ -186,7 +146,7 @@ std::string FormatMatchTable(absl::Span<const hark::v1::Match> matches) {
          OrDash(m.user_id()), OrDash(m.rule_id()), OrDash(m.group_key()),
          SummarizeMatchedEvents(m)});
   }
-  return Table(rows);
+  return TextTable(rows);
 }
 
 std::string FormatRuleList(const hark::v1::GetRulesResponse& response) {
@@ -206,7 +166,7 @@ std::string FormatRuleList(const hark::v1::GetRulesResponse& response) {
     rows.push_back({r.id(), OrDash(r.pattern_kind()), OrDash(r.version()),
                     OrDash(r.friction_hypothesis()), OrDash(r.path())});
   }
-  absl::StrAppend(&out, "\n", Table(rows));
+  absl::StrAppend(&out, "\n", TextTable(rows));
   return out;
 }
 

@@ -9,6 +9,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "clients/hark/format.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "hark/v1/rules.pb.h"
 
@@ -68,10 +69,6 @@ std::string FormatRuleList(const hark::v1::GetRulesResponse& rules);
 // Empty groups are left out.
 std::string FormatApplyResult(const hark::v1::ApplyRulesResponse& response,
                               absl::string_view dir);
-
-// The number of characters `s` takes on a terminal, counting UTF-8 code
-// points (enough for ids, names and the arrows used here).
-size_t DisplayWidth(absl::string_view s);
 
 }  // namespace hark::cli
 
