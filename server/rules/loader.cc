@@ -41,6 +41,11 @@
 namespace hark::rules {
 namespace {
 
+constexpr absl::string_view kFrictionTypes[] = {"product", "process", "pricing",
+                                                "perception"};
+constexpr absl::string_view kFrictionTypeList =
+    "product, process, pricing, perception";
+
 constexpr absl::string_view kDurationHint =
     "use a number and a unit: 30s, 10m, 2h, 14d (or combined: 1h30m)";
 
@@ -105,7 +110,9 @@ constexpr absl::string_view kAllKeys[] = {"rules",
                                           "incentive",
                                           "timezone_trait",
                                           "max_staleness",
-                                          "priority_window"};
+                                          "priority_window",
+                                          "taxonomy",
+                                          "phrases"};
 
 struct Pos {
   int line = 0;
@@ -229,6 +236,48 @@ bool LooksLikeNumber(absl::string_view s) {
   return i == s.size();
 }
 
+// The words of a taxonomy phrase as the tagger (server/friction) sees them,
+// before stemming: ASCII lower case, apostrophes (' and the typographic ones)
+// dropped, any other ASCII character that is not a letter or digit, Latin-1
+// punctuation (U+00A0-U+00BF) and general punctuation (U+2000-U+206F)
+// separate words; other non-ASCII bytes belong to words. Joined by one
+// space; empty when the phrase has no word. Two phrases with the same key
+// can never be told apart.
+std::string PhraseKey(absl::string_view text) {
+  std::string out;
+  bool gap = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const unsigned char c1 =
+        i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
+    const unsigned char c2 =
+        i + 2 < text.size() ? static_cast<unsigned char>(text[i + 2]) : 0;
+    if (c == '\'') continue;
+    if (c == 0xE2 && c1 == 0x80 && (c2 == 0x98 || c2 == 0x99)) {
+      i += 2;  // U+2018, U+2019: typographic apostrophes
+      continue;
+    }
+    if (c == 0xC2 && c1 >= 0xA0 && c1 <= 0xBF) {
+      ++i;
+      gap = true;
+      continue;
+    }
+    if (c == 0xE2 && (c1 == 0x80 || (c1 == 0x81 && c2 <= 0xAF)) && c2 != 0) {
+      i += 2;
+      gap = true;
+      continue;
+    }
+    if (absl::ascii_isalnum(c) || c >= 0x80) {
+      if (gap && !out.empty()) out += ' ';
+      gap = false;
+      out += absl::ascii_tolower(c);
+      continue;
+    }
+    gap = true;
+  }
+  return out;
+}
+
 // Reads one file. Errors go to `errors`; what is valid goes to the
 // out-parameters of Load().
 class FileLoader {
@@ -275,10 +324,15 @@ class FileLoader {
     bool valid = false;
     Pos pos;
   };
+  struct TaxonomyOut {
+    Taxonomy taxonomy;
+    Pos pos;  // of the `taxonomy` key
+  };
 
   void Load(std::vector<RuleOut>* rules, std::vector<TestOut>* tests,
             std::optional<PolicyOut>* policy, std::vector<SurveyOut>* surveys,
-            std::vector<InterviewOut>* interviews) {
+            std::vector<InterviewOut>* interviews,
+            std::optional<TaxonomyOut>* taxonomy) {
     std::vector<YAML::Node> docs;
     try {
       docs = YAML::LoadAll(file_.content);
@@ -303,10 +357,10 @@ class FileLoader {
       const YAML::Node& root = docs[0];
       if (root.IsNull()) return;
       Fields top;
-      if (!ReadMap(
-              root, "a rule file",
-              {"rules", "contact_policy", "tests", "surveys", "interviews"},
-              &top)) {
+      if (!ReadMap(root, "a rule file",
+                   {"rules", "contact_policy", "tests", "surveys", "interviews",
+                    "taxonomy"},
+                   &top)) {
         return;
       }
       if (const Entry* e = top.Get("rules")) ReadRules(*e, rules);
@@ -318,6 +372,7 @@ class FileLoader {
       if (const Entry* e = top.Get("interviews")) {
         ReadInterviews(*e, interviews);
       }
+      if (const Entry* e = top.Get("taxonomy")) *taxonomy = ReadTaxonomy(*e);
     } catch (const std::exception& e) {
       // Not expected (the walk avoids throwing calls); never let it escape.
       Error(Pos{}, absl::StrCat("internal error while reading: ", e.what()),
@@ -439,6 +494,18 @@ class FileLoader {
     auto meaning = [&](absl::string_view known) {
       if (means != nullptr) *means = std::string(known);
     };
+    if (where == "a rule file" && (IsFrictionType(key) || key == "phrases")) {
+      return "friction types and their phrases go under taxonomy: "
+             "taxonomy: { pricing: { phrases: [\"too expensive\", "
+             "\"price\"] } }";
+    }
+    if (absl::StartsWith(where, "friction type") &&
+        (key == "keywords" || key == "words" || key == "terms" ||
+         key == "examples" || key == "patterns")) {
+      meaning("phrases");
+      return "the words customers use are written phrases: [\"too "
+             "expensive\", \"price\"]";
+    }
     if (key == "allowed_lateness") {
       return "allowed_lateness is not a rule-file setting; it is the server "
              "flag harkd --allowed-lateness (default 1m)";
@@ -1812,6 +1879,192 @@ class FileLoader {
     *out = std::move(normalized);
   }
 
+  // --- taxonomy ------------------------------------------------------------
+
+  // The first place a phrase was written, for duplicate errors.
+  struct PhraseSite {
+    std::string type;
+    std::string text;
+    Pos pos;
+  };
+
+  std::optional<TaxonomyOut> ReadTaxonomy(const Entry& e) {
+    TaxonomyOut out;
+    out.pos = PosOf(e.key);
+    out.taxonomy.pos = {file_.path, out.pos.line, out.pos.column};
+    constexpr absl::string_view kExample =
+        "taxonomy: { pricing: { description: \"Cost and billing\", phrases: "
+        "[\"too expensive\", \"price\"] } }";
+    if (!e.value.IsMap()) {
+      Error(ValuePos(e),
+            absl::StrCat("`taxonomy` must be a map from friction types (",
+                         kFrictionTypeList, ") to their phrases"),
+            std::string(kExample));
+      return out;
+    }
+    if (e.value.size() == 0) {
+      Error(ValuePos(e), "the taxonomy names no friction type",
+            absl::StrCat("give at least one of ", kFrictionTypeList,
+                         " its phrases: ", kExample,
+                         "; or remove `taxonomy:` (free text is then tagged "
+                         "with the rule's friction_hypothesis)"));
+      return out;
+    }
+    absl::flat_hash_map<std::string, Pos> types;
+    // Phrases by PhraseKey(), across all types of the taxonomy.
+    absl::flat_hash_map<std::string, PhraseSite> phrases;
+    for (auto it = e.value.begin(); it != e.value.end(); ++it) {
+      const YAML::Node& key = it->first;
+      const YAML::Node& value = it->second;
+      if (!key.IsScalar()) {
+        Error(PosOf(key), "a key of the taxonomy must be a friction type",
+              absl::StrCat("the keys of the taxonomy are ", kFrictionTypeList));
+        continue;
+      }
+      const std::string name = key.Scalar();
+      if (!IsFrictionType(name)) {
+        std::string hint;
+        if (name == "description" || name == "phrases") {
+          hint = absl::StrCat("`", name,
+                              "` belongs under a friction type: ", kExample);
+        } else {
+          const std::string near = internal::Nearest(name, kFrictionTypes);
+          hint = absl::StrCat(
+              near.empty() ? "" : absl::StrCat("did you mean `", near, "`? "),
+              "the keys of the taxonomy are the friction types ",
+              kFrictionTypeList);
+        }
+        Error(PosOf(key),
+              absl::StrCat("`", name, "` is not a friction type (in taxonomy)"),
+              hint);
+        continue;
+      }
+      if (auto first = types.find(name); first != types.end()) {
+        Error(PosOf(key),
+              absl::StrCat("friction type `", name,
+                           "` is given twice in the taxonomy (first at line ",
+                           first->second.line, ")"),
+              "keep one entry per friction type, with all its phrases in "
+              "one list");
+        continue;
+      }
+      types.emplace(name, PosOf(key));
+      Taxonomy::Type type;
+      if (ReadTaxonomyType(name, key, value, &phrases, &type)) {
+        out.taxonomy.types.push_back(std::move(type));
+      }
+    }
+    return out;
+  }
+
+  // One friction type of the taxonomy; false if it has errors.
+  bool ReadTaxonomyType(const std::string& name, const YAML::Node& key,
+                        const YAML::Node& value,
+                        absl::flat_hash_map<std::string, PhraseSite>* phrases,
+                        Taxonomy::Type* type) {
+    const int before = error_count_;
+    type->name = name;
+    type->pos = {file_.path, PosOf(key).line, PosOf(key).column};
+    const std::string what = absl::StrCat("friction type `", name, "`");
+    const std::string example =
+        absl::StrCat(name,
+                     ": { description: \"...\", phrases: [\"too "
+                     "expensive\", \"price\"] }");
+    if (value.IsSequence()) {
+      Error(PosOf(value),
+            absl::StrCat(what,
+                         " must be a map of description and phrases, not a "
+                         "list"),
+            absl::StrCat("put the list under phrases: ", example));
+      return false;
+    }
+    Fields f;
+    if (!ReadMap(value, what, {"description", "phrases"}, &f, PosOf(key))) {
+      return false;
+    }
+    if (const Entry* d = f.Get("description")) {
+      const std::string hint = absl::StrCat(
+          "say in a few words what the type covers: description: \"Cost, "
+          "value for money, billing surprises\"");
+      if (std::optional<std::string> text = ReadText(*d, hint)) {
+        if (absl::StripAsciiWhitespace(*text).empty()) {
+          Error(ValuePos(*d), "`description` is empty", hint);
+        }
+        type->description = *text;
+      }
+    }
+    if (!Require(
+            f, value, "phrases", what,
+            absl::StrCat("list the words customers use for it: ", example))) {
+      return false;
+    }
+    const Entry& list = *f.Get("phrases");
+    if (!list.value.IsSequence()) {
+      Error(ValuePos(list),
+            list.value.IsNull()
+                ? absl::StrCat(what, " has no phrases")
+                : absl::StrCat("`phrases` must be a list of texts, not ",
+                               list.value.IsMap() ? "a map" : "one text"),
+            absl::StrCat("phrases: [\"too expensive\", \"price\"]"));
+      return false;
+    }
+    if (list.value.size() == 0) {
+      Error(ValuePos(list), absl::StrCat(what, " has no phrases"),
+            absl::StrCat("add the words customers use, e.g. phrases: [\"too "
+                         "expensive\", \"price\"], or remove `",
+                         name, "` from the taxonomy"));
+      return false;
+    }
+    for (auto it = list.value.begin(); it != list.value.end(); ++it) {
+      const YAML::Node& node = *it;
+      if (!node.IsScalar()) {
+        const Pos pos = PosOf(node);
+        Error(pos.line > 0 ? pos : ValuePos(list),
+              node.IsNull() ? std::string("a phrase is empty")
+                            : absl::StrCat("a phrase must be a text, not ",
+                                           node.IsMap() ? "a map" : "a list"),
+              "write each phrase as a quoted text: \"too expensive\"");
+        continue;
+      }
+      const std::string& text = node.Scalar();
+      const std::string phrase_key = PhraseKey(text);
+      if (phrase_key.empty()) {
+        Error(
+            PosOf(node),
+            absl::StripAsciiWhitespace(text).empty()
+                ? std::string("a phrase is empty")
+                : absl::StrCat("phrase `", text, "` has no letters or digits"),
+            "phrases are matched word by word; write the words customers "
+            "use: \"too expensive\"");
+        continue;
+      }
+      auto [first, inserted] =
+          phrases->emplace(phrase_key, PhraseSite{name, text, PosOf(node)});
+      if (!inserted) {
+        const PhraseSite& site = first->second;
+        if (site.type == name) {
+          Error(PosOf(node),
+                absl::StrCat("phrase `", text, "` of friction type `", name,
+                             "` is the same as `", site.text, "` at ",
+                             PosText(file_.path, site.pos),
+                             " (case, spaces and punctuation do not count)"),
+                "remove one of them");
+        } else {
+          Error(PosOf(node),
+                absl::StrCat("phrase `", text, "` of friction type `", name,
+                             "` is already a phrase of `", site.type, "` at ",
+                             PosText(file_.path, site.pos)),
+                "a phrase tags one friction type: keep it where it belongs "
+                "most often, or make both longer and specific (\"not worth "
+                "the price\", \"price page is confusing\")");
+        }
+        continue;
+      }
+      type->phrases.push_back(text);
+    }
+    return error_count_ == before;
+  }
+
   // --- tests ---------------------------------------------------------------
 
   void ReadTests(const Entry& e, std::vector<TestOut>* tests) {
@@ -2136,11 +2389,13 @@ absl::StatusOr<std::shared_ptr<const RuleSet>> LoadRuleSet(
     *valid = false;
   };
   std::optional<std::pair<size_t, FileLoader::PolicyOut>> policy;
+  std::optional<std::pair<size_t, FileLoader::TaxonomyOut>> taxonomy;
   for (size_t i = 0; i < files.size(); ++i) {
     std::optional<FileLoader::PolicyOut> file_policy;
+    std::optional<FileLoader::TaxonomyOut> file_taxonomy;
     FileLoader(files[i], &file_errors[i])
         .Load(&file_rules[i], &file_tests[i], &file_policy, &file_surveys[i],
-              &file_interviews[i]);
+              &file_interviews[i], &file_taxonomy);
     for (FileLoader::SurveyOut& s : file_surveys[i]) {
       unique(&survey_ids, "survey", i, s.survey.id, s.id_pos, &s.valid);
     }
@@ -2171,6 +2426,19 @@ absl::StatusOr<std::shared_ptr<const RuleSet>> LoadRuleSet(
             "keep one contact_policy for the whole rules folder"});
       } else {
         policy.emplace(i, std::move(*file_policy));
+      }
+    }
+    if (file_taxonomy.has_value()) {
+      if (taxonomy.has_value()) {
+        file_errors[i].push_back(LoadError{
+            files[i].path, file_taxonomy->pos.line, file_taxonomy->pos.column,
+            absl::StrCat(
+                "taxonomy is already defined at ",
+                PosText(files[taxonomy->first].path, taxonomy->second.pos)),
+            "keep one taxonomy for the whole rules folder (by convention "
+            "rules/taxonomy.yaml) and merge the phrase lists into it"});
+      } else {
+        taxonomy.emplace(i, std::move(*file_taxonomy));
       }
     }
   }
@@ -2323,6 +2591,9 @@ absl::StatusOr<std::shared_ptr<const RuleSet>> LoadRuleSet(
     for (FileLoader::TestOut& t : tests) builder.AddTest(std::move(t.test));
   }
   if (policy.has_value()) builder.SetContactPolicy(policy->second.policy);
+  if (taxonomy.has_value()) {
+    builder.SetTaxonomy(std::move(taxonomy->second.taxonomy));
+  }
   for (auto& surveys : file_surveys) {
     for (FileLoader::SurveyOut& s : surveys) {
       builder.AddSurvey(std::move(s.survey));

@@ -146,6 +146,11 @@ RuleSetBuilder& RuleSetBuilder::AddInterview(Interview interview) {
   return *this;
 }
 
+RuleSetBuilder& RuleSetBuilder::SetTaxonomy(Taxonomy taxonomy) {
+  set_->taxonomy_ = std::move(taxonomy);
+  return *this;
+}
+
 absl::StatusOr<std::shared_ptr<const RuleSet>> RuleSetBuilder::Build() {
   // The builder starts over whatever happens, so it can be reused.
   std::shared_ptr<RuleSet> set =
@@ -184,6 +189,23 @@ absl::StatusOr<std::shared_ptr<const RuleSet>> RuleSetBuilder::Build() {
         (i.quota->max < 1 || i.quota->per <= absl::ZeroDuration())) {
       return absl::InvalidArgumentError(absl::StrCat(
           "interview \"", i.id, "\": a quota needs max >= 1 and per > 0"));
+    }
+  }
+  if (set->taxonomy_.has_value()) {
+    absl::flat_hash_set<absl::string_view> types;
+    for (const Taxonomy::Type& type : set->taxonomy_->types) {
+      if (!IsFrictionType(type.name)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "taxonomy: \"", type.name, "\" is not a friction type"));
+      }
+      if (!types.insert(type.name).second) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "taxonomy: friction type \"", type.name, "\" is given twice"));
+      }
+      if (type.phrases.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "taxonomy: friction type \"", type.name, "\" has no phrases"));
+      }
     }
   }
   for (const Rule& rule : set->rules_) {

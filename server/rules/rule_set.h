@@ -137,7 +137,12 @@ struct Taxonomy {
     // product, process, pricing or perception.
     std::string name;
     std::string description;
-    // As written (at least one, unique per type after normalisation).
+    // As written, in file order: at least one, each with at least one
+    // word. The loader refuses two phrases of the taxonomy (of one type or
+    // of two) that differ only in case, spaces and punctuation ("Doesn't
+    // work" and "doesnt  work"); phrases that differ only by stemming
+    // ("price" and "prices") are not refused (the rules module has no
+    // stemmer); the tagger counts them as one phrase.
     std::vector<std::string> phrases;
     SourcePos pos;
   };
@@ -294,9 +299,7 @@ class RuleSet {
   const Survey* FindSurvey(absl::string_view id) const;
   const Interview* FindInterview(absl::string_view id) const;
   // Null when no file has a `taxonomy:` key.
-  const Taxonomy* taxonomy() const {
-    return taxonomy_ ? &*taxonomy_ : nullptr;
-  }
+  const Taxonomy* taxonomy() const { return taxonomy_ ? &*taxonomy_ : nullptr; }
   // The longest `within` of any rule (zero if none).
   absl::Duration max_within() const { return max_within_; }
 
@@ -326,6 +329,8 @@ class RuleSetBuilder {
   // names a known survey or interview.
   RuleSetBuilder& AddSurvey(Survey survey);
   RuleSetBuilder& AddInterview(Interview interview);
+  // Build() checks that each type is a friction type, given once, with at
+  // least one phrase.
   RuleSetBuilder& SetTaxonomy(Taxonomy taxonomy);
   // INVALID_ARGUMENT on a duplicate rule id or a rule the engine cannot
   // run (empty id or event name, at_least < 1, within <= 0 for count and
