@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <iterator>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -47,6 +49,8 @@ void TraitCache::Set(const store::TraitRecord& trait) {
   }
   entry.set_at = trait.set_at;
 }
+
+void TraitCache::Erase(absl::string_view user_id) { users_.erase(user_id); }
 
 google::protobuf::Map<std::string, hark::v1::Value> TraitCache::Snapshot(
     absl::string_view user_id) const {
@@ -102,8 +106,14 @@ absl::Status EngineRunner::Recover() {
   // Replay what was committed after the checkpoint. The store may not be
   // called from inside the scan, so matches are stored afterwards.
   uint64_t replayed = 0;
+  fed_seq_ = engine_.last_seq();
   RETURN_IF_ERROR(store_->ScanEvents(
       checkpoint_seq_, [&](int64_t seq, const store::EventRecord& record) {
+        fed_seq_ = std::max(fed_seq_, seq);
+        // A row without a user is what the store leaves of a deleted
+        // user's event (its scans should skip those already): nothing to
+        // match, and its time says nothing.
+        if (record.user_id.empty()) return;
         // Deadlines between replayed events fire in event-time order.
         engine_.AdvanceTo(record.event_time, &matches_);
         ProcessEvent(seq, record);
@@ -119,9 +129,9 @@ absl::Status EngineRunner::Recover() {
     spdlog::info("engine: replayed {} events after checkpoint seq {}", replayed,
                  checkpoint_seq_);
   }
-  SaveCheckpoint();
+  SaveCheckpoint().IgnoreError();  // logged; the next one retries
   absl::MutexLock lock(&mu_);
-  handed_seq_ = engine_.last_seq();
+  handed_seq_ = fed_seq_;
   stats_.replayed_events = replayed;
   stats_.engine = engine_.stats();
   return absl::OkStatus();
@@ -138,13 +148,35 @@ void EngineRunner::OnCommitted(store::WriteBatch&& batch,
   };
   mu_.Await(absl::Condition(&has_room));
   if (result.last_event_seq > 0) handed_seq_ = result.last_event_seq;
-  queue_.push_back(Batch{std::move(batch), result.first_event_seq});
+  queue_.push_back(
+      Batch{std::move(batch), result.first_event_seq, ++handed_batches_});
   queued_events_ += weight;
 }
 
 void EngineRunner::AfterCaughtUp(absl::AnyInvocable<void()> done) {
   absl::MutexLock lock(&mu_);
   waiters_.push_back(Waiter{handed_seq_, std::move(done)});
+}
+
+void EngineRunner::DeleteUser(
+    std::string user_id,
+    absl::AnyInvocable<absl::Status(const engine::DropReport&)> store_delete,
+    absl::AnyInvocable<void(absl::StatusOr<engine::DropReport>)> done) {
+  if (user_id.empty()) {
+    done(absl::InvalidArgumentError("DeleteUser: the user_id is empty"));
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopped_) {
+      deletions_.push_back(PendingDeletion{std::move(user_id), handed_seq_,
+                                           std::move(store_delete),
+                                           std::move(done)});
+      return;
+    }
+  }
+  done(absl::UnavailableError(
+      "DeleteUser: the engine has shut down; nothing was deleted"));
 }
 
 void EngineRunner::Reload(RulesInfo rules,
@@ -190,13 +222,76 @@ void EngineRunner::ProcessEvent(int64_t seq, const store::EventRecord& record) {
 }
 
 void EngineRunner::Feed(Batch& batch) {
+  if (!discards_.empty()) {
+    std::erase_if(discards_, [&batch](const Discard& d) {
+      return d.through < batch.number;
+    });
+  }
   for (const store::TraitRecord& trait : batch.batch.traits) {
+    if (Discarded(trait.user_id, batch.number)) continue;
     traits_.Set(trait);
   }
   int64_t seq = batch.first_seq;
   for (const store::EventRecord& record : batch.batch.events) {
-    ProcessEvent(seq++, record);
+    const int64_t event_seq = seq++;
+    // No user: a deleted user's tombstone, never handed over by the ingest
+    // writer; skipped all the same.
+    if (record.user_id.empty() || Discarded(record.user_id, batch.number)) {
+      continue;
+    }
+    ProcessEvent(event_seq, record);
   }
+  if (!batch.batch.events.empty()) fed_seq_ = std::max(fed_seq_, seq - 1);
+}
+
+bool EngineRunner::Discarded(absl::string_view user_id, uint64_t batch) const {
+  for (const Discard& d : discards_) {
+    if (batch <= d.through && d.user_id == user_id) return true;
+  }
+  return false;
+}
+
+void EngineRunner::RunDeletion(PendingDeletion& deletion) {
+  // Step 1 (see DeleteUser): the caller's batches are fed; their matches
+  // must be stored, or the checkpoint below could not be written. Rather
+  // than wait while the store is down, the deletion fails.
+  if (!matches_.empty()) FlushMatches();
+  if (!matches_.empty()) {
+    deletion.done(absl::UnavailableError(
+        "DeleteUser: the engine could not store its pending matches; nothing "
+        "was deleted, retry"));
+    return;
+  }
+  const engine::DropReport report = engine_.DropUser(deletion.user_id);
+  {
+    absl::MutexLock lock(&mu_);
+    stats_.engine = engine_.stats();
+  }
+  // Durable before any row goes: see DeleteUser for why.
+  if (absl::Status saved = SaveCheckpoint(); !saved.ok()) {
+    deletion.done(absl::UnavailableError(absl::StrCat(
+        "DeleteUser: the engine checkpoint failed, so nothing was deleted "
+        "from the store; retry: ",
+        saved.message())));
+    return;
+  }
+  uint64_t committed_batches;
+  {
+    absl::MutexLock lock(&mu_);
+    committed_batches = handed_batches_;
+  }
+  absl::Status deleted = deletion.store_delete(report);
+  if (!deleted.ok()) {
+    // The rows, traits included, are still there for a retry.
+    deletion.done(std::move(deleted));
+    return;
+  }
+  traits_.Erase(deletion.user_id);
+  // Queued batches were committed before the store's deletion began, so
+  // it deleted their rows of the user: feeding them would rebuild state
+  // from deleted events.
+  discards_.push_back(Discard{deletion.user_id, committed_batches});
+  deletion.done(report);
 }
 
 void EngineRunner::FlushMatches() {
@@ -268,45 +363,66 @@ void EngineRunner::FlushMatches() {
   if (options_.on_matches) options_.on_matches(std::move(records));
 }
 
-void EngineRunner::SaveCheckpoint() {
+absl::Status EngineRunner::SaveCheckpoint() {
   // Matches found so far must be stored first: a checkpoint past them
   // would otherwise skip them on replay.
-  if (!matches_.empty()) return;
+  if (!matches_.empty()) {
+    return absl::FailedPreconditionError(
+        "matches found before the checkpoint are not stored yet");
+  }
   const int64_t seq = engine_.last_seq();
   absl::Status saved =
       store_->SaveCheckpoint(kShard, seq, clock_->Now(), engine_.Checkpoint());
   if (!saved.ok()) {
     spdlog::error("engine: checkpoint failed, will retry: {}",
                   saved.ToString());
-    return;
+    return saved;
   }
   checkpoint_seq_ = seq;
   last_checkpoint_ = clock_->Now();
   absl::MutexLock lock(&mu_);
   ++stats_.checkpoints;
   stats_.checkpoint_seq = seq;
+  return absl::OkStatus();
 }
 
 void EngineRunner::Loop() {
   for (;;) {
     std::deque<Batch> work;
     std::vector<PendingReload> reloads;
+    std::vector<PendingDeletion> deletions;
     bool stop;
     {
       absl::MutexLock lock(&mu_);
       auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return !queue_.empty() || !reloads_.empty() || stopping_;
+        return !queue_.empty() || !reloads_.empty() || !deletions_.empty() ||
+               stopping_;
       };
       mu_.AwaitWithTimeout(absl::Condition(&has_work), options_.tick);
       work.swap(queue_);
       queued_events_ = 0;
       reloads.swap(reloads_);
+      deletions.swap(deletions_);
       stop = stopping_;
+    }
+    // Deletions run between batches, as early as they can: those whose
+    // batches were fed in earlier rounds before this round's batches (which
+    // may hold rows of the user that the store is about to delete; see
+    // RunDeletion), the others right after them. Their seqs grow in call
+    // order, so the first kind is a prefix, and the others came before
+    // `work` was taken, so it holds all their batches.
+    size_t deletion = 0;
+    for (; deletion < deletions.size() && deletions[deletion].seq <= fed_seq_;
+         ++deletion) {
+      RunDeletion(deletions[deletion]);
     }
     for (Batch& batch : work) Feed(batch);
     // Matches refer to the rule set they were found with: store them
     // before a reload swaps it.
     FlushMatches();
+    for (; deletion < deletions.size(); ++deletion) {
+      RunDeletion(deletions[deletion]);
+    }
     for (PendingReload& reload : reloads) {
       engine::ReloadReport report = engine_.Reload(reload.rules.rules);
       {
@@ -321,14 +437,14 @@ void EngineRunner::Loop() {
     const bool due =
         clock_->Now() - last_checkpoint_ >= options_.checkpoint_every;
     if (stop || (due && engine_.last_seq() != checkpoint_seq_)) {
-      SaveCheckpoint();
+      SaveCheckpoint().IgnoreError();  // logged; the next one retries
     }
     std::vector<Waiter> caught_up;
     {
       absl::MutexLock lock(&mu_);
       stats_.engine = engine_.stats();
       if (matches_.empty()) {
-        const int64_t done_seq = engine_.last_seq();
+        const int64_t done_seq = fed_seq_;
         auto keep = std::partition(
             waiters_.begin(), waiters_.end(),
             [done_seq](const Waiter& w) { return w.seq > done_seq; });
@@ -339,7 +455,10 @@ void EngineRunner::Loop() {
     for (Waiter& waiter : caught_up) waiter.done();
     if (stop) {
       absl::MutexLock lock(&mu_);
-      if (queue_.empty() && reloads_.empty()) break;
+      if (queue_.empty() && reloads_.empty() && deletions_.empty()) {
+        stopped_ = true;
+        break;
+      }
     }
   }
   // Nothing will catch up any more; let waiting calls finish.

@@ -18,6 +18,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "hark/clock.h"
@@ -53,6 +54,8 @@ class TraitCache final : public engine::TraitSource {
   const hark::v1::Value* Trait(absl::string_view user_id,
                                absl::string_view key) const override;
   void Set(const store::TraitRecord& trait);
+  // Forgets every trait of the user (a deleted user).
+  void Erase(absl::string_view user_id);
   // The user's traits (empty map if none).
   google::protobuf::Map<std::string, hark::v1::Value> Snapshot(
       absl::string_view user_id) const;
@@ -105,6 +108,44 @@ class EngineRunner {
   // ListMatches, so a caller that got an ack sees the matches it caused.
   void AfterCaughtUp(absl::AnyInvocable<void()> done);
 
+  // Deletes `user_id` from the engine and lets the caller delete the
+  // user's rows (Admin.DeleteUser). On the engine thread, between batches,
+  // in this order:
+  //   1. every batch handed over before this call is processed and its
+  //      matches are stored (as AfterCaughtUp);
+  //   2. Engine::DropUser frees the user's open slots and armed absence
+  //      deadlines;
+  //   3. a checkpoint is written at once;
+  //   4. `store_delete(report)` runs: the caller deletes the rows
+  //      (Store::DeleteUser);
+  //   5. if it succeeded, the user's traits leave the trait cache, and
+  //      the user's events and traits still queued here, committed before
+  //      step 4 began (so the store deleted them), are dropped unfed;
+  //   6. `done` gets the drop report, or the first error: UNAVAILABLE if
+  //      the matches of step 1 cannot be stored or the checkpoint fails
+  //      (step 4 is then skipped), else `store_delete`'s status.
+  // Why: a restart rebuilds the engine from the latest checkpoint plus the
+  // log past it. A crash (or failure) before the checkpoint of step 3 is
+  // durable leaves the old checkpoint and every row: the user is as before
+  // the call, `done` never ran, and the caller retries. After it, the
+  // durable checkpoint holds nothing of the user, so whether or not step
+  // 4 committed (one transaction), no partial match or deadline of the
+  // user can come back and fire; a retry deletes any rows left (and drops
+  // nothing). Rows first, then the checkpoint, would lose that: a crash in
+  // between restores the older checkpoint with the user's partial matches
+  // and deadlines, whose events are gone from the log.
+  // Events of the user committed while step 4 runs may or may not be
+  // deleted by the store; the engine keeps them. The engine thread waits
+  // for `store_delete` (no matching meanwhile; ingestion is pushed back
+  // once the queue is full), so deletions must stay rare; `store_delete`
+  // and `done` must not wait for the engine thread. An empty user_id gets
+  // INVALID_ARGUMENT and a call after Shutdown() UNAVAILABLE, with `done`
+  // run on the calling thread and `store_delete` not at all.
+  void DeleteUser(
+      std::string user_id,
+      absl::AnyInvocable<absl::Status(const engine::DropReport&)> store_delete,
+      absl::AnyInvocable<void(absl::StatusOr<engine::DropReport>)> done);
+
   RulesInfo rules() const;
   RunnerStats stats() const;
 
@@ -116,6 +157,8 @@ class EngineRunner {
   struct Batch {
     store::WriteBatch batch;
     int64_t first_seq = 0;
+    // Batches handed over so far, this one included (1, 2, ...).
+    uint64_t number = 0;
   };
   struct Waiter {
     int64_t seq;  // handed_seq_ when the waiter came
@@ -125,17 +168,34 @@ class EngineRunner {
     RulesInfo rules;
     absl::AnyInvocable<void(engine::ReloadReport)> done;
   };
+  struct PendingDeletion {
+    std::string user_id;
+    int64_t seq;  // handed_seq_ when the call came
+    absl::AnyInvocable<absl::Status(const engine::DropReport&)> store_delete;
+    absl::AnyInvocable<void(absl::StatusOr<engine::DropReport>)> done;
+  };
+  // A deleted user whose queued data the store deleted: batches up to
+  // `through` (Batch::number) are fed without the user's events and traits.
+  struct Discard {
+    std::string user_id;
+    uint64_t through;
+  };
 
   EngineRunner(store::Store* store, const Clock* clock, RulesInfo rules,
                const RunnerOptions& options);
   absl::Status Recover();
   void Loop();
-  // Feeds one batch; collects matches in `matches_`.
+  // Feeds one batch; collects matches in `matches_`. Skips rows without a
+  // user (tombstones of deleted users) and discarded users' data.
   void Feed(Batch& batch);
+  bool Discarded(absl::string_view user_id, uint64_t batch) const;
+  // Steps 2-6 of DeleteUser(), once step 1 is done.
+  void RunDeletion(PendingDeletion& deletion);
   void ProcessEvent(int64_t seq, const store::EventRecord& record);
   // Stores collected matches with their context. Engine thread only.
   void FlushMatches();
-  void SaveCheckpoint();
+  // Fails (nothing written) while matches wait to be stored.
+  absl::Status SaveCheckpoint();
 
   store::Store* const store_;
   const Clock* const clock_;
@@ -145,6 +205,10 @@ class EngineRunner {
   engine::Engine engine_;
   TraitCache traits_;
   std::vector<engine::MatchOut> matches_;
+  // The last log seq fed to the engine or skipped (engine_.last_seq()
+  // counts only the events the engine saw).
+  int64_t fed_seq_ = 0;
+  std::vector<Discard> discards_;
   int64_t checkpoint_seq_ = 0;
   absl::Time last_checkpoint_;
 
@@ -153,9 +217,13 @@ class EngineRunner {
   size_t queued_events_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<PendingReload> reloads_ ABSL_GUARDED_BY(mu_);
   std::vector<Waiter> waiters_ ABSL_GUARDED_BY(mu_);
+  std::vector<PendingDeletion> deletions_ ABSL_GUARDED_BY(mu_);
   // The last event seq handed over by OnCommitted().
   int64_t handed_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t handed_batches_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // The engine thread has finished: nothing queued now would run.
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   RulesInfo rules_info_ ABSL_GUARDED_BY(mu_);
   RunnerStats stats_ ABSL_GUARDED_BY(mu_);
 
