@@ -613,6 +613,40 @@ TEST_F(ShippedTaxonomyTest, TagsRealisticAnswers) {
   }
 }
 
+// The examples of rules/README.md, "Friction taxonomy".
+TEST_F(ShippedTaxonomyTest, ReadmeExamples) {
+  const char kText[] =
+      "It's not about the cost, the setup was confusing — support was great "
+      "though.";
+  EXPECT_EQ(Matches(*tagger_, kText), "process: setup, confus");
+  TagInput input;
+  std::vector<hark::v1::Answer> answers = {TextAnswer("details", kText)};
+  input.answers = answers;
+  EXPECT_THAT(Strs(tagger_->TagResponse(input)),
+              ElementsAre("process text 0.6 primary"));
+
+  const rules::Survey* survey = (*set_)->FindSurvey("onboarding_dropoff");
+  ASSERT_NE(survey, nullptr);
+  input.survey = survey;
+  answers = {ChoiceAnswer("blocker", "missing_feature"),
+             TextAnswer("details", "and it costs too much")};
+  input.answers = answers;
+  EXPECT_THAT(Strs(tagger_->TagResponse(input)),
+              ElementsAre("product choice 0.9 primary", "pricing text 0.5"));
+
+  EXPECT_EQ(Matches(*tagger_, "DOESN’T WORK!"), "product: doesnt work");
+  EXPECT_EQ(Matches(*tagger_, "not working"), "product: doesnt work");
+  EXPECT_EQ(Matches(*tagger_, "it won't work"), "product: doesnt work");
+  EXPECT_EQ(Matches(*tagger_, "we got billed twice"), "pricing: bill");
+  EXPECT_EQ(Matches(*tagger_, "it's not worth it"), "pricing: not worth");
+  EXPECT_EQ(Matches(*tagger_, "It wasn't worth it"), "pricing: not worth");
+  EXPECT_EQ(Matches(*tagger_, "doesn't support SSO"),
+            "product: doesnt support");
+  EXPECT_EQ(Matches(*tagger_, "I don't trust it"), "perception: dont trust");
+  EXPECT_EQ(Matches(*tagger_, "there's no documentation"),
+            "process: no documentation");
+}
+
 TEST_F(ShippedTaxonomyTest, SurveyChoicesAndTextTogether) {
   const rules::Survey* survey = (*set_)->FindSurvey("cancel_exit");
   ASSERT_NE(survey, nullptr);
