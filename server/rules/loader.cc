@@ -1914,8 +1914,9 @@ class FileLoader {
     // Phrases by PhraseKey(), across all types of the taxonomy.
     absl::flat_hash_map<std::string, PhraseSite> phrases;
     for (auto it = e.value.begin(); it != e.value.end(); ++it) {
-      const YAML::Node& key = it->first;
-      const YAML::Node& value = it->second;
+      // Copies: the iterator's value is a temporary.
+      const YAML::Node key = it->first;
+      const YAML::Node value = it->second;
       if (!key.IsScalar()) {
         Error(PosOf(key), "a key of the taxonomy must be a friction type",
               absl::StrCat("the keys of the taxonomy are ", kFrictionTypeList));
@@ -2016,7 +2017,7 @@ class FileLoader {
       return false;
     }
     for (auto it = list.value.begin(); it != list.value.end(); ++it) {
-      const YAML::Node& node = *it;
+      const YAML::Node node = *it;
       if (!node.IsScalar()) {
         const Pos pos = PosOf(node);
         Error(pos.line > 0 ? pos : ValuePos(list),
