@@ -144,6 +144,27 @@ TEST(FormatTest, ThousandsAndDurations) {
   EXPECT_EQ(ProgressBar(2, 4), "[####] 100%");
 }
 
+TEST(FormatTest, TruncateCutsAtCodePointsWithAnEllipsis) {
+  EXPECT_EQ(Truncate("short", 5), "short");
+  EXPECT_EQ(Truncate("longer", 5), "long…");
+  EXPECT_EQ(Truncate("Grüße 🙂 aus", 7), "Grüße …");
+  EXPECT_EQ(Truncate("🙂🙂🙂", 2), "🙂…");
+  EXPECT_EQ(Truncate("abc", 1), "…");
+  EXPECT_EQ(Truncate("abc", 0), "");
+}
+
+TEST(FormatTest, TextTableAlignsLeftOrRight) {
+  EXPECT_EQ(TextTable({{"RULE", "N", "NOTE"},
+                       {"repeated_errors", "1,204", "x"},
+                       {"cancel", "3", "ünicode"}},
+                      {false, true}),
+            "RULE                 N  NOTE\n"
+            "repeated_errors  1,204  x\n"
+            "cancel               3  ünicode\n");
+  // A shorter row ends early, without trailing blanks.
+  EXPECT_EQ(TextTable({{"a", "b"}, {"long"}}), "a     b\nlong\n");
+}
+
 TEST(FormatTest, StatsBlock) {
   hark::v1::GetStatsResponse s;
   s.set_events_stored(12345);
