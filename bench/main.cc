@@ -33,6 +33,7 @@
 #include "bench/harkd_launcher.h"
 #include "bench/latency.h"
 #include "bench/load.h"
+#include "bench/review.h"
 #include "bench/workload.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
@@ -51,6 +52,7 @@ constexpr char kUsage[] = R"(hark-bench - load generator and baselines for Hark
 
 Usage: hark-bench ingest [flags]
        hark-bench latency [flags]   (trigger latency; see 'hark-bench latency --help')
+       hark-bench review [flags]    (review API; see 'hark-bench review --help')
 
 Measures how many events per second harkd acknowledges (ACCEPTED, i.e.
 committed to its SQLite event log), with N concurrent callers sending
@@ -193,7 +195,7 @@ size_t ParseCount(const std::string& name, const std::string& value, size_t min,
 
 Flags ParseFlags(int argc, char** argv) {
   if (argc < 2)
-    UsageError("no command; the commands are 'ingest' and 'latency'");
+    UsageError("no command; the commands are 'ingest', 'latency' and 'review'");
   const std::string command = argv[1];
   if (command == "--help" || command == "-h" || command == "help") {
     PrintUsage();
@@ -201,7 +203,7 @@ Flags ParseFlags(int argc, char** argv) {
   }
   if (command != "ingest") {
     UsageError("unknown command '" + command +
-               "'; the commands are 'ingest' and 'latency'");
+               "'; the commands are 'ingest', 'latency' and 'review'");
   }
   Flags flags;
   flags.progress = isatty(STDERR_FILENO) == 1;
@@ -772,11 +774,33 @@ int RunLatency(int argc, char** argv) {
   return hark::bench::LatencyMain(argc, argv, hooks);
 }
 
+// `hark-bench review`, with the same signal cleanup.
+int RunReview(int argc, char** argv) {
+  hark::bench::ReviewHooks hooks;
+  hooks.default_harkd = DefaultHarkd();
+  hooks.on_resources = [](pid_t pid, const std::string& dir) {
+    absl::MutexLock lock(&GetCleanup().mu);
+    GetCleanup().harkd_pid = pid;
+    GetCleanup().dir = dir;
+  };
+  hooks.release = [](const std::function<void()>& fn) {
+    absl::MutexLock lock(&GetCleanup().mu);
+    fn();
+    GetCleanup().harkd_pid = -1;
+    GetCleanup().dir.clear();
+  };
+  StartSignalThread();
+  return hark::bench::ReviewMain(argc, argv, hooks);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "latency") {
     return RunLatency(argc, argv);
+  }
+  if (argc >= 2 && std::string(argv[1]) == "review") {
+    return RunReview(argc, argv);
   }
   const Flags flags = ParseFlags(argc, argv);
   StartSignalThread();
