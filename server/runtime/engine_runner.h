@@ -125,9 +125,10 @@ class EngineRunner {
   //      the matches of step 1 cannot be stored or the checkpoint fails
   //      (step 4 is then skipped), else `store_delete`'s status.
   // Why: a restart rebuilds the engine from the latest checkpoint plus the
-  // log past it. A crash (or failure) before the checkpoint of step 3 is
-  // durable leaves the old checkpoint and every row: the user is as before
-  // the call, `done` never ran, and the caller retries. After it, the
+  // log past it. A crash before the checkpoint of step 3 is durable leaves
+  // the old checkpoint and every row, so the restart rebuilds the user as
+  // before the call; a failed checkpoint leaves every row too (the state
+  // in memory is gone either way); the caller retries. After it, the
   // durable checkpoint holds nothing of the user, so whether or not step
   // 4 committed (one transaction), no partial match or deadline of the
   // user can come back and fire; a retry deletes any rows left (and drops
