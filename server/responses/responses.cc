@@ -28,22 +28,10 @@ bool OneOf(absl::string_view value, absl::Span<const absl::string_view> set) {
   return std::find(set.begin(), set.end(), value) != set.end();
 }
 
-absl::string_view StateName(PromptState state) {
-  switch (state) {
-    case PromptState::kPending:
-      return "pending";
-    case PromptState::kDelivered:
-      return "delivered";
-    case PromptState::kShown:
-      return "shown";
-    case PromptState::kAnswered:
-      return "answered";
-    case PromptState::kDismissed:
-      return "dismissed";
-    case PromptState::kExpired:
-      return "expired";
-  }
-  return "unknown";
+// Answers as a contiguous list (a repeated field is not one).
+std::vector<hark::v1::Answer> ToVector(
+    const google::protobuf::RepeatedPtrField<hark::v1::Answer>& answers) {
+  return {answers.begin(), answers.end()};
 }
 
 constexpr PromptState kOpenStates[] = {
@@ -254,8 +242,8 @@ void Responses::TagRecord(const Serving& serving, const Prompt& prompt,
   if (serving.rules && prompt.kind() == Prompt::SURVEY) {
     input.survey = serving.rules->FindSurvey(prompt.definition_id());
   }
-  input.answers = absl::MakeConstSpan(response.answers().data(),
-                                      response.answers().size());
+  const std::vector<hark::v1::Answer> answers = ToVector(response.answers());
+  input.answers = answers;
   input.notes = notes;
   input.hypothesis = record->hypothesis;
   const absl::Time now = clock_->Now();
@@ -315,8 +303,7 @@ absl::StatusOr<hark::v1::SubmitResponseResponse> Responses::Submit(
         " is an interview invitation; record its outcome with "
         "RecordInterview"));
   }
-  const auto answers = absl::MakeConstSpan(request.answers().data(),
-                                           request.answers().size());
+  const std::vector<hark::v1::Answer> answers = ToVector(request.answers());
   RETURN_IF_ERROR(ValidateAnswers(prompt, answers));
 
   // The same answers again (a retry) get the stored response back.
@@ -326,8 +313,7 @@ absl::StatusOr<hark::v1::SubmitResponseResponse> Responses::Submit(
                      store_->GetResponseByPrompt(stored.prompt_id));
     hark::v1::Response body;
     body.ParseFromString(old.body);
-    if (!SameAnswers(answers, absl::MakeConstSpan(body.answers().data(),
-                                                  body.answers().size()))) {
+    if (!SameAnswers(answers, ToVector(body.answers()))) {
       return absl::FailedPreconditionError(absl::StrCat(
           "prompt ", stored.prompt_id, " was already answered at ",
           absl::FormatTime(old.submitted_at),

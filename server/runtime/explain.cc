@@ -18,7 +18,7 @@ namespace hark::runtime {
 namespace {
 
 // Ties at the same instant keep this order: cause before effect.
-enum Rank { kEvent = 0, kMatch = 1, kDecision = 2, kPrompt = 3 };
+enum Rank { kEvent = 0, kMatch = 1, kDecision = 2, kPrompt = 3, kResponse = 4 };
 
 struct Entry {
   absl::Time at;
@@ -165,6 +165,33 @@ absl::StatusOr<hark::v1::ExplainResponse> Explain(store::Store& store,
       add(*p.closed_at,
           absl::StrCat("prompt ", p.prompt_id, " ", PromptStateName(p.state)));
     }
+  }
+
+  store::ResponseQuery by_user;
+  by_user.user_id = std::string(user_id);
+  ASSIGN_OR_RETURN(std::vector<store::ResponseRecord> responses,
+                   store.ListResponses(by_user, 0, kExplainMaxMatches));
+  for (const store::ResponseRecord& r : responses) {
+    std::string primary = "unknown";
+    std::string source;
+    for (const store::TagRecord& t : r.tags) {
+      if (!t.primary) continue;
+      primary = t.friction;
+      source = t.source;
+    }
+    std::string summary = absl::StrCat(
+        r.interview_status.empty()
+            ? absl::StrCat("answered ", r.definition_id)
+            : absl::StrCat("interview ", r.definition_id, " ",
+                           r.interview_status),
+        " (prompt ", r.prompt_id, "): friction ", primary,
+        source.empty() ? "" : absl::StrCat(" from ", source));
+    Entry e = Make(r.submitted_at, kResponse, "response", std::move(summary));
+    auto& d = *e.entry.mutable_details();
+    d["response_id"] = Text(r.response_id);
+    d["prompt_id"] = Text(r.prompt_id);
+    d["friction"] = Text(primary);
+    entries.push_back(std::move(e));
   }
 
   std::stable_sort(entries.begin(), entries.end(),

@@ -1,5 +1,7 @@
 #include "server/service/admin_service.h"
 
+#include <map>
+#include <string>
 #include <utility>
 
 #include "hark/proto_time.h"
@@ -30,9 +32,40 @@ grpc::ServerUnaryReactor* AdminService::Explain(
 }
 
 grpc::ServerUnaryReactor* AdminService::DeleteUser(
-    grpc::CallbackServerContext* context, const hark::v1::DeleteUserRequest*,
-    hark::v1::DeleteUserResponse*) {
-  return UnimplementedUnary(*keys_, context, kDeleteUser);
+    grpc::CallbackServerContext* context,
+    const hark::v1::DeleteUserRequest* request,
+    hark::v1::DeleteUserResponse* response) {
+  auto principal = AuthorizeCall(*keys_, context, kDeleteUser);
+  if (!principal.ok()) return FinishUnary(context, principal.status());
+  if (request->user_id().empty()) {
+    return FinishUnary(context,
+                       absl::InvalidArgumentError(
+                           "user_id: required (the user to delete)"));
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const std::string user_id = request->user_id();
+  // Both callbacks run on the engine thread; the reply is finished there.
+  runner_->DeleteUser(
+      user_id,
+      [this, user_id, response](const engine::DropReport&) -> absl::Status {
+        absl::StatusOr<std::map<std::string, int64_t>> rows =
+            store_->DeleteUser(user_id);
+        if (!rows.ok()) return rows.status();
+        for (const auto& [table, count] : *rows) {
+          (*response->mutable_deleted())[table] = static_cast<uint64_t>(count);
+        }
+        ingestor_->ForgetUser(user_id);
+        return absl::OkStatus();
+      },
+      [reactor, response](absl::StatusOr<engine::DropReport> dropped) {
+        if (dropped.ok()) {
+          (*response->mutable_deleted())["engine_states"] = dropped->slots;
+          (*response->mutable_deleted())["engine_deadlines"] =
+              dropped->deadlines;
+        }
+        reactor->Finish(ToGrpcStatus(dropped.status()));
+      });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* AdminService::GetStats(

@@ -17,7 +17,7 @@ namespace hark::service {
 class AdminService final : public hark::v1::Admin::CallbackService {
  public:
   AdminService(const auth::KeyRing* keys, ingest::Ingestor* ingestor,
-               const runtime::EngineRunner* runner,
+               runtime::EngineRunner* runner,
                const runtime::Orchestrator* orchestrator, store::Store* store,
                const Clock* clock)
       : keys_(keys),
@@ -32,6 +32,10 @@ class AdminService final : public hark::v1::Admin::CallbackService {
       grpc::CallbackServerContext* context,
       const hark::v1::ExplainRequest* request,
       hark::v1::ExplainResponse* response) override;
+  // Removes everything Hark holds about a person: the engine's state of
+  // the user first (with a checkpoint), then every row (see
+  // EngineRunner::DeleteUser for the order and why). The reply counts rows
+  // by table plus "engine_states" and "engine_deadlines".
   grpc::ServerUnaryReactor* DeleteUser(
       grpc::CallbackServerContext* context,
       const hark::v1::DeleteUserRequest* request,
@@ -44,7 +48,7 @@ class AdminService final : public hark::v1::Admin::CallbackService {
  private:
   const auth::KeyRing* keys_;
   ingest::Ingestor* ingestor_;
-  const runtime::EngineRunner* runner_;
+  runtime::EngineRunner* runner_;
   const runtime::Orchestrator* orchestrator_;
   store::Store* store_;
   const Clock* clock_;
