@@ -103,6 +103,12 @@ absl::Status Statement::BindInt64(int index, int64_t value) {
   return absl::OkStatus();
 }
 
+absl::Status Statement::BindDouble(int index, double value) {
+  int rc = sqlite3_bind_double(stmt_, index, value);
+  if (rc != SQLITE_OK) return Failed(rc);
+  return absl::OkStatus();
+}
+
 absl::Status Statement::BindNull(int index) {
   int rc = sqlite3_bind_null(stmt_, index);
   if (rc != SQLITE_OK) return Failed(rc);
@@ -145,6 +151,10 @@ absl::string_view Statement::ColumnBlob(int index) const {
 
 int64_t Statement::ColumnInt64(int index) const {
   return sqlite3_column_int64(stmt_, index);
+}
+
+double Statement::ColumnDouble(int index) const {
+  return sqlite3_column_double(stmt_, index);
 }
 
 bool Statement::ColumnIsNull(int index) const {

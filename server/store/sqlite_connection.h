@@ -55,6 +55,7 @@ class Statement {
   absl::Status BindText(int index, absl::string_view text);
   absl::Status BindBlob(int index, absl::string_view bytes);
   absl::Status BindInt64(int index, int64_t value);
+  absl::Status BindDouble(int index, double value);
   // NULL, for the nullable columns (times not reached yet).
   absl::Status BindNull(int index);
 
@@ -70,6 +71,7 @@ class Statement {
   absl::string_view ColumnText(int index) const;
   absl::string_view ColumnBlob(int index) const;
   int64_t ColumnInt64(int index) const;
+  double ColumnDouble(int index) const;
   bool ColumnIsNull(int index) const;
 
   sqlite3_stmt* raw() const { return stmt_; }
@@ -150,6 +152,22 @@ absl::Status InTransaction(Connection& conn, Body&& body) {
   // SQLite rolls back by itself after some errors (e.g. SQLITE_FULL); only
   // an open transaction needs (and accepts) a ROLLBACK. The rollback's own
   // error, if any, is secondary to the one being returned.
+  if (!status.ok() && conn.in_transaction())
+    conn.Exec("ROLLBACK").IgnoreError();
+  return status;
+}
+
+// Runs BEGIN (deferred: no lock until the first read); then `body`; then
+// COMMIT, or ROLLBACK if `body` failed. For reads that run several
+// statements: they all see one snapshot of the database, so their results
+// agree with each other (a write committed meanwhile is invisible to all of
+// them). Works on read-only connections.
+template <typename Body>
+absl::Status InReadTransaction(Connection& conn, Body&& body) {
+  absl::Status status = conn.Exec("BEGIN");
+  if (!status.ok()) return status;
+  status = body();
+  if (status.ok()) status = conn.Exec("COMMIT");
   if (!status.ok() && conn.in_transaction())
     conn.Exec("ROLLBACK").IgnoreError();
   return status;
