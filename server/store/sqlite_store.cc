@@ -108,11 +108,15 @@ static_assert(static_cast<int>(PromptState::kPending) == 1 &&
               "the SQL and the indexes of schema version 3 use these numbers");
 
 // A decision already stored for the match (a retry, or a replay after a
-// crash) keeps its row; sqlite3_changes() then reports 0.
+// crash) keeps its row, and a decision whose match is no longer stored (a
+// DeleteUser() that ran while the match was being decided) is not stored:
+// sqlite3_changes() then reports 0. The probe is by the matches primary
+// key.
 constexpr char kInsertDecisionSql[] =
     "INSERT INTO decisions(match_id, user_id, rule_id, rule_version, kind, "
     "target, outcome, reason, matched_at_us, decided_at_us) "
-    "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 "
+    "WHERE EXISTS (SELECT 1 FROM matches WHERE match_id = ?1) "
     "ON CONFLICT(match_id) DO NOTHING";
 constexpr char kSelectUserDecisionsSql[] =
     "SELECT match_id, user_id, rule_id, rule_version, kind, target, outcome, "
@@ -130,8 +134,11 @@ constexpr absl::string_view kPromptColumns =
     "prompt_id, match_id, user_id, kind, rule_id, definition_id, priority, "
     "created_us, due_us, expires_us, state, delivered_us, shown_us, "
     "closed_us, feed_seq, body";
-// The WHERE terms of the partial index unfed_prompts_by_due, verbatim.
-constexpr absl::string_view kUnfedPending = "feed_seq IS NULL AND state = 1";
+// The WHERE terms of the partial index unfed_prompts_by_due (schema
+// version 4), verbatim: open prompts (pending, delivered, shown) not yet
+// fed.
+constexpr absl::string_view kUnfedOpen =
+    "feed_seq IS NULL AND state IN (1, 2, 3)";
 constexpr char kSelectFeedSeqSql[] =
     "SELECT value FROM store_counters WHERE name = 'feed_seq'";
 constexpr char kSetFeedSeqSql[] =
@@ -896,7 +903,8 @@ absl::StatusOr<std::vector<bool>> SqliteStore::AppendDecisions(
       RETURN_IF_ERROR(insert.Run());
       insert.Reset();
       // 0 when the match already had a decision (stored by an earlier call
-      // or earlier in this one): its prompt, if any, exists or never will.
+      // or earlier in this one: its prompt, if any, exists or never will)
+      // or is not stored (deleted: it gets neither decision nor prompt).
       stored[i] = sqlite3_changes(conn.db()) == 1;
       if (!stored[i]) continue;
       auto it = prompt_of.find(d.match_id);
@@ -985,7 +993,7 @@ absl::StatusOr<std::vector<PromptRecord>> SqliteStore::FeedDuePrompts(
   std::vector<PromptRecord> fed;
   if (limit == 0) return fed;
   const std::string sql = SelectPromptsSql(
-      absl::StrCat("WHERE ", kUnfedPending,
+      absl::StrCat("WHERE ", kUnfedOpen,
                    " AND due_us <= ? ORDER BY due_us, prompt_id LIMIT ?"));
   absl::MutexLock lock(&write_mu_);
   Connection& conn = *writer_;
@@ -1014,9 +1022,8 @@ absl::StatusOr<std::vector<PromptRecord>> SqliteStore::FeedDuePrompts(
 }
 
 absl::StatusOr<std::optional<absl::Time>> SqliteStore::NextUnfedDue() {
-  const std::string sql =
-      absl::StrCat("SELECT due_us FROM prompts WHERE ", kUnfedPending,
-                   " ORDER BY due_us LIMIT 1");
+  const std::string sql = absl::StrCat("SELECT due_us FROM prompts WHERE ",
+                                       kUnfedOpen, " ORDER BY due_us LIMIT 1");
   std::optional<absl::Time> next;
   RETURN_IF_ERROR(WithReader([&](Connection& conn) -> absl::Status {
     ASSIGN_OR_RETURN(Statement query, conn.Prepare(sql));

@@ -421,8 +421,10 @@ class Store {
   // Stores `decisions` and `prompts` (the prompts of sent decisions,
   // matched by match_id) in one transaction. Idempotent by match_id: a
   // decision whose match already has one is skipped together with its
-  // prompt. Returns one flag per decision, in order: true if it was stored
-  // by this call. INVALID_ARGUMENT (storing nothing) if a prompt has no
+  // prompt. So is a decision whose match is not stored: DeleteUser() removed
+  // it while it was being decided (the user's data must not come back).
+  // Returns one flag per decision, in order: true if it was stored by this
+  // call. INVALID_ARGUMENT (storing nothing) if a prompt has no
   // decision in `decisions`. On error nothing is stored.
   virtual absl::StatusOr<std::vector<bool>> AppendDecisions(
       absl::Span<const DecisionRecord> decisions,

@@ -81,6 +81,21 @@ PromptRecord Prompt(absl::string_view id, absl::string_view match,
   return p;
 }
 
+// Stores the matches of `decisions` (AppendDecisions() stores decisions of
+// stored matches only), then the decisions and prompts.
+absl::StatusOr<std::vector<bool>> Decide(
+    Store& store, const std::vector<DecisionRecord>& decisions,
+    const std::vector<PromptRecord>& prompts) {
+  std::vector<MatchRecord> matches;
+  for (const DecisionRecord& d : decisions) {
+    if (!d.match_id.empty()) matches.push_back(Match(d.match_id, d.user_id, 0));
+  }
+  if (absl::Status stored = store.AppendMatches(matches); !stored.ok()) {
+    return stored;
+  }
+  return store.AppendDecisions(decisions, prompts);
+}
+
 std::vector<std::string> PromptIds(const std::vector<PromptRecord>& prompts) {
   std::vector<std::string> ids;
   for (const PromptRecord& p : prompts) ids.push_back(p.prompt_id);
@@ -117,7 +132,7 @@ class StoreV3Test : public SqliteStoreTest,
       decisions.push_back(Decision(p.match_id, p.user_id));
     }
     absl::StatusOr<std::vector<bool>> stored =
-        store_->AppendDecisions(decisions, prompts);
+        Decide(*store_, decisions, prompts);
     ASSERT_TRUE(stored.ok()) << stored.status();
   }
 
@@ -199,7 +214,8 @@ TEST_F(SqliteStoreTest, UpgradesAVersion2FileInPlace) {
 
   std::unique_ptr<Store> store = OpenOrDie(FileOptions());
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawQueryText(FilePath(), "PRAGMA user_version"), "3");
+  EXPECT_EQ(RawQueryText(FilePath(), "PRAGMA user_version"),
+            absl::StrCat(internal::LatestSchemaVersion()));
 
   // The version 2 data is intact.
   absl::StatusOr<StoreStats> stats = store->GetStats();
@@ -225,8 +241,7 @@ TEST_F(SqliteStoreTest, UpgradesAVersion2FileInPlace) {
   ASSERT_TRUE(last.ok()) << last.status();
   EXPECT_EQ(*last, 0);
   ASSERT_TRUE(
-      store->AppendDecisions({Decision("m1", "u1")}, {Prompt("p1", "m1", "u1")})
-          .ok());
+      Decide(*store, {Decision("m1", "u1")}, {Prompt("p1", "m1", "u1")}).ok());
   absl::StatusOr<std::vector<PromptRecord>> fed =
       store->FeedDuePrompts(At(0), 10);
   ASSERT_TRUE(fed.ok()) << fed.status();
@@ -266,7 +281,7 @@ TEST_P(StoreV3Test, DecisionsAndPromptsRoundTripEveryField) {
   p.feed_seq = 99;  // ignored: only FeedDuePrompts() gives feed positions
 
   absl::StatusOr<std::vector<bool>> stored =
-      store_->AppendDecisions({d, suppressed}, {p});
+      Decide(*store_, {d, suppressed}, {p});
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_THAT(*stored, ElementsAre(true, true));
 
@@ -312,11 +327,9 @@ TEST_P(StoreV3Test, DecisionsAndPromptsRoundTripEveryField) {
   PromptRecord closed = Prompt("p4", "m4", "u2");
   closed.state = PromptState::kDismissed;
   closed.closed_at = At(7);
-  ASSERT_TRUE(
-      store_
-          ->AppendDecisions({Decision("m3", "u2"), Decision("m4", "u2")},
-                            {bare, closed})
-          .ok());
+  ASSERT_TRUE(Decide(*store_, {Decision("m3", "u2"), Decision("m4", "u2")},
+                     {bare, closed})
+                  .ok());
   PromptRecord bare_back = Get("p3");
   EXPECT_EQ(bare_back.body, "");
   EXPECT_EQ(bare_back.state, PromptState::kPending);
@@ -330,11 +343,12 @@ TEST_P(StoreV3Test, DecisionsAndPromptsRoundTripEveryField) {
 }
 
 TEST_P(StoreV3Test, AppendDecisionsIsIdempotentByMatchId) {
-  absl::StatusOr<std::vector<bool>> empty = store_->AppendDecisions({}, {});
+  absl::StatusOr<std::vector<bool>> empty = Decide(*store_, {}, {});
   ASSERT_TRUE(empty.ok()) << empty.status();
   EXPECT_THAT(*empty, IsEmpty());
 
-  absl::StatusOr<std::vector<bool>> first = store_->AppendDecisions(
+  absl::StatusOr<std::vector<bool>> first = Decide(
+      *store_,
       {Decision("m1", "u1", "sent", 1), Decision("m2", "u1", "cooldown", 2)},
       {Prompt("p1", "m1", "u1")});
   ASSERT_TRUE(first.ok()) << first.status();
@@ -345,11 +359,12 @@ TEST_P(StoreV3Test, AppendDecisionsIsIdempotentByMatchId) {
   // given twice in one call is stored once; m3 is new.
   DecisionRecord again = Decision("m1", "u1", "contact_cap", 9);
   again.reason = "second thoughts";
-  absl::StatusOr<std::vector<bool>> second = store_->AppendDecisions(
-      {again, Decision("m2", "u1", "sent", 9), Decision("m3", "u1", "sent", 3),
-       Decision("m3", "u1", "sent", 3)},
-      {Prompt("p1-again", "m1", "u1"), Prompt("p2", "m2", "u1"),
-       Prompt("p3", "m3", "u1")});
+  absl::StatusOr<std::vector<bool>> second =
+      Decide(*store_,
+             {again, Decision("m2", "u1", "sent", 9),
+              Decision("m3", "u1", "sent", 3), Decision("m3", "u1", "sent", 3)},
+             {Prompt("p1-again", "m1", "u1"), Prompt("p2", "m2", "u1"),
+              Prompt("p3", "m3", "u1")});
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_THAT(*second, ElementsAre(false, false, true, false));
 
@@ -379,7 +394,7 @@ TEST_P(StoreV3Test, AppendDecisionsRefusesBadInputAndStoresNothing) {
                             const std::vector<PromptRecord>& prompts,
                             absl::string_view message) {
     absl::StatusOr<std::vector<bool>> stored =
-        store_->AppendDecisions(decisions, prompts);
+        Decide(*store_, decisions, prompts);
     EXPECT_EQ(stored.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(stored.status().message(), HasSubstr(message));
   };
@@ -408,9 +423,9 @@ TEST_P(StoreV3Test, FailedAppendDecisionsStoresNothing) {
   AddPrompts({Prompt("p1", "m1", "u1")});
   // p1 is taken by m1: the prompt of m3 fails, after m2 and m3 were
   // inserted in the same transaction.
-  absl::StatusOr<std::vector<bool>> stored = store_->AppendDecisions(
-      {Decision("m2", "u2", "cooldown"), Decision("m3", "u2")},
-      {Prompt("p1", "m3", "u2")});
+  absl::StatusOr<std::vector<bool>> stored =
+      Decide(*store_, {Decision("m2", "u2", "cooldown"), Decision("m3", "u2")},
+             {Prompt("p1", "m3", "u2")});
   EXPECT_FALSE(stored.ok());
   absl::StatusOr<std::vector<DecisionRecord>> decisions =
       store_->ListUserDecisions("u2");
@@ -433,13 +448,12 @@ TEST_P(StoreV3Test, CountSentDecisionsByEachFilterFromSinceInclusive) {
   DecisionRecord same_target_other_kind = Decision("m6", "u2", "sent", 50);
   same_target_other_kind.kind = 2;
   ASSERT_TRUE(
-      store_
-          ->AppendDecisions(
-              {Decision("m1", "u1", "sent", 10),
-               Decision("m2", "u1", "cooldown", 15),
-               Decision("m3", "u1", "sent", 20), other_rule, interview,
-               same_target_other_kind, Decision("m7", "u3", "shadow", 60)},
-              {})
+      Decide(*store_,
+             {Decision("m1", "u1", "sent", 10),
+              Decision("m2", "u1", "cooldown", 15),
+              Decision("m3", "u1", "sent", 20), other_rule, interview,
+              same_target_other_kind, Decision("m7", "u3", "shadow", 60)},
+             {})
           .ok());
 
   DecisionQuery all;
@@ -506,8 +520,7 @@ TEST_P(StoreV3Test, ListUndecidedMatchesIsOldestStoredFirst) {
                            Match("m-decided", "u1", 1)})
           .ok());
   ASSERT_TRUE(
-      store_->AppendDecisions({Decision("m-decided", "u1", "cooldown")}, {})
-          .ok());
+      Decide(*store_, {Decision("m-decided", "u1", "cooldown")}, {}).ok());
   EXPECT_THAT(Undecided(10), ElementsAre("m-early", "m-a", "m-b", "m-late"));
   EXPECT_THAT(Undecided(2), ElementsAre("m-early", "m-a"));
   EXPECT_THAT(Undecided(0), IsEmpty());
@@ -525,21 +538,21 @@ TEST_P(StoreV3Test, ListUndecidedMatchesIsOldestStoredFirst) {
   EXPECT_EQ((*matches)[0].created_at, want.created_at);
   EXPECT_EQ((*matches)[0].context, want.context);
 
-  ASSERT_TRUE(store_
-                  ->AppendDecisions({Decision("m-early", "u1", "sent"),
-                                     Decision("m-late", "u1", "quota")},
-                                    {Prompt("p", "m-early", "u1")})
+  ASSERT_TRUE(Decide(*store_,
+                     {Decision("m-early", "u1", "sent"),
+                      Decision("m-late", "u1", "quota")},
+                     {Prompt("p", "m-early", "u1")})
                   .ok());
   EXPECT_THAT(Undecided(10), ElementsAre("m-a", "m-b"));
 }
 
 TEST_P(StoreV3Test, ListUserDecisionsIsOldestFirstWithMatchIdTiebreak) {
-  ASSERT_TRUE(store_
-                  ->AppendDecisions({Decision("m-c", "u1", "sent", 5),
-                                     Decision("m-z", "u1", "cooldown", 1),
-                                     Decision("m-a", "u1", "quota", 5),
-                                     Decision("m-b", "u2", "sent", 3)},
-                                    {})
+  ASSERT_TRUE(Decide(*store_,
+                     {Decision("m-c", "u1", "sent", 5),
+                      Decision("m-z", "u1", "cooldown", 1),
+                      Decision("m-a", "u1", "quota", 5),
+                      Decision("m-b", "u2", "sent", 3)},
+                     {})
                   .ok());
   absl::StatusOr<std::vector<DecisionRecord>> decisions =
       store_->ListUserDecisions("u1");
@@ -598,10 +611,8 @@ TEST_P(StoreV3Test, FeedDuePromptsInDueOrderWithGrowingSeqs) {
 TEST_F(SqliteStoreTest, FeedSeqsKeepGrowingAfterDeletions) {
   std::unique_ptr<Store> store = OpenOrDie(FileOptions());
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store
-                  ->AppendDecisions(
-                      {Decision("m1", "u1"), Decision("m2", "u1")},
-                      {Prompt("p1", "m1", "u1"), Prompt("p2", "m2", "u1")})
+  ASSERT_TRUE(Decide(*store, {Decision("m1", "u1"), Decision("m2", "u1")},
+                     {Prompt("p1", "m1", "u1"), Prompt("p2", "m2", "u1")})
                   .ok());
   absl::StatusOr<std::vector<PromptRecord>> fed =
       store->FeedDuePrompts(At(0), 10);
@@ -611,8 +622,7 @@ TEST_F(SqliteStoreTest, FeedSeqsKeepGrowingAfterDeletions) {
   // positions.
   RawExec(FilePath(), "DELETE FROM prompts");
   ASSERT_TRUE(
-      store->AppendDecisions({Decision("m3", "u2")}, {Prompt("p3", "m3", "u2")})
-          .ok());
+      Decide(*store, {Decision("m3", "u2")}, {Prompt("p3", "m3", "u2")}).ok());
   fed = store->FeedDuePrompts(At(0), 10);
   ASSERT_TRUE(fed.ok()) << fed.status();
   EXPECT_THAT(FeedSeqs(*fed), ElementsAre(3));
@@ -632,20 +642,23 @@ TEST_F(SqliteStoreTest, FeedSeqsKeepGrowingAfterDeletions) {
   EXPECT_THAT(PromptIds(*read), ElementsAre("p3"));
 }
 
-TEST_P(StoreV3Test, NextUnfedDueIsTheEarliestPendingUnfed) {
+TEST_P(StoreV3Test, NextUnfedDueIsTheEarliestOpenUnfed) {
   absl::StatusOr<std::optional<absl::Time>> next = store_->NextUnfedDue();
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ(*next, std::nullopt);
 
+  // Delivered (by GetPrompts) before it was fed: still to be fed.
   PromptRecord delivered = Prompt("p-delivered", "m0", "u1", 1);
   delivered.state = PromptState::kDelivered;
-  AddPrompts(
-      {Prompt("p1", "m1", "u1", 30), Prompt("p2", "m2", "u1", 10), delivered});
+  PromptRecord answered = Prompt("p-answered", "m3", "u1", 0);
+  answered.state = PromptState::kAnswered;
+  AddPrompts({Prompt("p1", "m1", "u1", 30), Prompt("p2", "m2", "u1", 10),
+              delivered, answered});
   next = store_->NextUnfedDue();
   ASSERT_TRUE(next.ok()) << next.status();
-  EXPECT_EQ(*next, At(10));
+  EXPECT_EQ(*next, At(1));
 
-  EXPECT_THAT(PromptIds(Feed(At(10), 10)), ElementsAre("p2"));
+  EXPECT_THAT(PromptIds(Feed(At(10), 10)), ElementsAre("p-delivered", "p2"));
   next = store_->NextUnfedDue();
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ(*next, At(30));
@@ -690,6 +703,59 @@ TEST_P(StoreV3Test, ReadFeedPagesByFeedSeq) {
   page = ReadFeed(2, 1);
   ASSERT_EQ(page.size(), 1u);
   EXPECT_EQ(page[0].state, PromptState::kDelivered);
+}
+
+// The bug of schema version 3: a prompt that GetPrompts() delivered (or
+// the client showed) before FeedDuePrompts() ran never reached the feed.
+TEST_P(StoreV3Test, FeedDuePromptsFeedsDeliveredAndShownPrompts) {
+  AddPrompts(
+      {Prompt("p-pending", "m1", "u1", 0), Prompt("p-delivered", "m2", "u1", 1),
+       Prompt("p-shown", "m3", "u1", 2), Prompt("p-dismissed", "m4", "u1", 3),
+       Prompt("p-expired", "m5", "u1", 4, 5)});
+  const auto move = [&](absl::string_view id, PromptState from,
+                        PromptState to) {
+    absl::StatusOr<PromptRecord> p =
+        store_->UpdatePromptState(id, {from}, to, At(1));
+    ASSERT_TRUE(p.ok()) << p.status();
+    ASSERT_EQ(p->state, to) << id;
+  };
+  move("p-delivered", PromptState::kPending, PromptState::kDelivered);
+  move("p-shown", PromptState::kPending, PromptState::kDelivered);
+  move("p-shown", PromptState::kDelivered, PromptState::kShown);
+  move("p-dismissed", PromptState::kPending, PromptState::kDismissed);
+  ASSERT_TRUE(store_->ExpirePrompts(At(5)).ok());
+
+  std::vector<PromptRecord> fed = Feed(At(10), 10);
+  EXPECT_THAT(PromptIds(fed),
+              ElementsAre("p-pending", "p-delivered", "p-shown"));
+  EXPECT_THAT(FeedSeqs(fed), ElementsAre(1, 2, 3));
+  EXPECT_EQ(fed[1].state, PromptState::kDelivered);
+  EXPECT_EQ(fed[2].state, PromptState::kShown);
+  EXPECT_THAT(PromptIds(ReadFeed(0, 10)),
+              ElementsAre("p-pending", "p-delivered", "p-shown"));
+  EXPECT_THAT(Feed(At(10), 10), IsEmpty());
+  absl::StatusOr<std::optional<absl::Time>> next = store_->NextUnfedDue();
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(*next, std::nullopt);
+}
+
+// AppendDecisions() stores no decision (and no prompt) for a match that is
+// no longer stored: DeleteUser() removed it while it was being decided.
+TEST_P(StoreV3Test, AppendDecisionsSkipsDecisionsOfDeletedMatches) {
+  ASSERT_TRUE(store_->AppendMatches({Match("m1", "u1", 0)}).ok());
+  absl::StatusOr<std::vector<bool>> stored = store_->AppendDecisions(
+      {Decision("m1", "u1"), Decision("m-gone", "u1")},
+      {Prompt("p1", "m1", "u1"), Prompt("p-gone", "m-gone", "u1")});
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_THAT(*stored, ElementsAre(true, false));
+  absl::StatusOr<std::vector<DecisionRecord>> decisions =
+      store_->ListUserDecisions("u1");
+  ASSERT_TRUE(decisions.ok()) << decisions.status();
+  ASSERT_EQ(decisions->size(), 1u);
+  EXPECT_EQ((*decisions)[0].match_id, "m1");
+  EXPECT_EQ(store_->GetPrompt("p-gone").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Get("p1").match_id, "m1");
 }
 
 // --- Prompt queries ---
@@ -903,9 +969,8 @@ TEST_P(StoreV3Test, ConcurrentFeedsGiveEachPromptOnePosition) {
   std::thread writer([&] {
     for (int i = 0; i < kPrompts; ++i) {
       const std::string id = absl::StrCat(i);
-      if (!store_
-               ->AppendDecisions({Decision(id, "u1")},
-                                 {Prompt(absl::StrCat("p", id), id, "u1")})
+      if (!Decide(*store_, {Decision(id, "u1")},
+                  {Prompt(absl::StrCat("p", id), id, "u1")})
                .ok()) {
         ++failures;
       }

@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/store/baseline.h"
+#include "server/store/schema.h"
 #include "tests/unit/store/store_test_util.h"
 
 namespace hark::store {
@@ -43,7 +44,8 @@ TEST_F(SqliteStoreTest, CreatesAndMigratesInMemory) {
 
 TEST_F(SqliteStoreTest, MigrationSetsUserVersionAndWal) {
   ASSERT_NE(OpenOrDie(FileOptions()), nullptr);
-  EXPECT_EQ(RawQueryText(FilePath(), "PRAGMA user_version"), "3");
+  EXPECT_EQ(RawQueryText(FilePath(), "PRAGMA user_version"),
+            absl::StrCat(internal::LatestSchemaVersion()));
   EXPECT_EQ(RawQueryText(FilePath(), "PRAGMA journal_mode"), "wal");
 }
 
@@ -87,7 +89,9 @@ TEST_F(SqliteStoreTest, RefusesADatabaseFromANewerHark) {
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(store.status().message(), HasSubstr("newer Hark"));
   EXPECT_THAT(store.status().message(), HasSubstr("schema version is 99"));
-  EXPECT_THAT(store.status().message(), HasSubstr("up to 3"));
+  EXPECT_THAT(
+      store.status().message(),
+      HasSubstr(absl::StrCat("up to ", internal::LatestSchemaVersion())));
   EXPECT_THAT(store.status().message(), HasSubstr(FilePath()));
   // Refusing changed nothing.
   EXPECT_EQ(RawQueryText(FilePath(), "PRAGMA user_version"), "99");
