@@ -2,6 +2,7 @@
 //
 // Exit codes: 0 success, 1 failure (transport, server, input), 2 usage error.
 
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,13 +25,19 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
+#include "clients/hark/csv.h"
 #include "clients/hark/event_sender.h"
 #include "clients/hark/format.h"
 #include "clients/hark/key_file.h"
 #include "clients/hark/match_lister.h"
 #include "clients/hark/prompt_watcher.h"
 #include "clients/hark/prompts_format.h"
+#include "clients/hark/report_format.h"
+#include "clients/hark/responses_format.h"
+#include "clients/hark/review_args.h"
+#include "clients/hark/review_client.h"
 #include "clients/hark/rules_format.h"
 #include "clients/hark/rules_offline.h"
 #include "clients/hark/time_shift.h"
@@ -44,6 +51,7 @@
 #include "hark/v1/admin.grpc.pb.h"
 #include "hark/v1/ingest.grpc.pb.h"
 #include "hark/v1/prompts.grpc.pb.h"
+#include "hark/v1/review.grpc.pb.h"
 #include "hark/v1/rules.grpc.pb.h"
 #include "server/rules/rule_set.h"
 
@@ -63,7 +71,7 @@ constexpr char kDefaultKeysFile[] = "./data/hark-cli.keys";
 
 constexpr char kMainHelp[] =
     R"(hark - send events to harkd, work on trigger rules, inspect matches,
-prompts and a user's timeline
+prompts and a user's timeline, review the answers
 
 Usage: hark [global options] <command> [arguments]
 
@@ -71,6 +79,7 @@ Commands:
   events send FILE.jsonl   Send behaviour events from a JSON Lines file
                            (--shift-to-now: replay it as if it just happened).
   users identify USER k=v  Set typed traits of a user.
+  users delete USER        Remove everything harkd holds about USER.
   rules check DIR          Check the rule files in DIR (offline, no server).
   rules test DIR           Run the tests: blocks of the rule files (offline).
   rules apply DIR          Make harkd serve the rules in DIR (hot reload).
@@ -82,6 +91,16 @@ Commands:
   prompts watch            Follow prompts as they become due (a stream).
   prompts shown ID         Report that a prompt was shown to its user.
   prompts dismissed ID     Report that the user dismissed a prompt.
+  prompts answer ID        Answer a survey prompt by hand (--score, --choice,
+                           --choices, --text).
+  prompts interview ID S   Record an interview invitation's outcome.
+  responses list           Show answers, newest first; filter by friction
+                           type, rule, survey, time, trait, score, text.
+  responses show ID        One answer with its trigger context and tags.
+  responses tag ID TYPE    Re-tag an answer by hand (the history is kept).
+  responses export FILE    Write answers to a CSV or JSON Lines file.
+  report                   Per rule: from match to answer, friction types,
+                           hypothesis mismatch, what users did next; trend.
   stats                    Show counters of the running harkd.
   help [COMMAND]           Show help for a command.
 
@@ -95,11 +114,14 @@ Global options:
   -h, --help           Show help (also after a command: hark stats --help).
   --version            Print hark's version.
 
-Keys: 'events send', 'users identify' and the 'prompts' commands use a key
-with role ingest (else admin); 'rules apply', 'rules list' and 'matches' one
-with role research (else admin); 'explain' one with role research, else
-review, else admin; 'stats' needs admin. 'rules check' and 'rules test' need
-neither a server nor a key.
+Keys: 'events send', 'users identify' and the 'prompts' commands (answer
+and interview too) use a key with role ingest (else admin); 'rules apply',
+'rules list' and 'matches' one with role research (else admin); 'explain'
+one with role research, else review, else admin; 'responses list', 'show',
+'export' and 'report' one with role review, else research, else admin;
+'responses tag' one with role review (else admin); 'users delete' and
+'stats' need admin. 'rules check' and 'rules test' need neither a server
+nor a key.
 
 Exit status: 0 success, 1 failure, 2 usage error.
 
@@ -110,6 +132,8 @@ Examples:
   hark matches --rule repeated_errors --limit 20
   hark explain u-42
   hark prompts watch --kind survey
+  hark responses list --friction pricing --from 7d
+  hark report --from 30d
   HARK_SERVER=hark.internal:50051 hark stats
 )";
 
@@ -173,6 +197,15 @@ Examples:
   hark events send --shift-to-now examples/events.jsonl
   hark events send --batch 1000 big.jsonl
   my-exporter | hark events send -
+)";
+
+constexpr char kUsersHelp[] =
+    R"(Usage: hark users identify USER KEY=VALUE [KEY=VALUE...]
+       hark users delete USER [--yes]
+
+'users identify' sets traits of a user (ingest key); 'users delete' removes
+everything harkd holds about a user (admin key). Run 'hark users identify
+--help' and 'hark users delete --help' for details.
 )";
 
 constexpr char kUsersIdentifyHelp[] =
@@ -407,8 +440,9 @@ Options:
   --format FORMAT   table (default) or json: one JSON object per line per
                     prompt, with every field.
 
-Uses a key with role ingest (else admin). Run 'hark prompts watch --help'
-and 'hark prompts shown --help' for the other commands.
+Uses a key with role ingest (else admin). Run 'hark prompts watch --help',
+'hark prompts shown --help', 'hark prompts answer --help' and 'hark prompts
+interview --help' for the other commands.
 
 Examples:
   hark prompts u-42
@@ -467,6 +501,331 @@ Examples:
   hark prompts dismissed p-8f2c
 )";
 
+constexpr char kPromptsAnswerHelp[] =
+    R"(Usage: hark prompts answer PROMPT_ID [--score Q=N]... [--choice Q=ID]...
+                           [--choices Q=ID,ID]... [--text Q=TEXT]...
+
+Submits answers to a survey prompt (Prompts.SubmitResponse), as a product
+backend does when its user answers: for trying the whole loop by hand. Each
+option answers one question, named by its id (the ids 'hark prompts USER'
+lists), in any order:
+  --score Q=N        a rating (1-5), NPS (0-10) or CES (1-7) question
+  --choice Q=ID      a single-choice question: the choice's id
+  --choices Q=ID,ID  a multiple-choice question: choice ids, comma-separated
+  --text Q=TEXT      a free-text question (quote TEXT for the shell)
+harkd checks the answers against the survey (score ranges, choice ids,
+required questions) and refuses the whole submission, with the reason, when
+one does not fit. It then tags the answer by friction type: a choice mapped
+to a type, else phrases of the taxonomy in the text, else the rule's
+hypothesis. Sending the same answers again returns the stored response;
+different answers to an answered prompt are refused.
+
+Prints the response id and the friction type assigned:
+  response r_00c0ffee00c0ffee stored for prompt p_00c0ffee00c0ffee; friction: pricing
+
+Uses a key with role ingest (else admin).
+
+Exit status: 0 stored, 1 refused or failed, 2 usage error.
+
+Examples:
+  hark prompts answer p_00c0ffee00c0ffee --score ease=2 --choice cause=billing
+  hark prompts answer p_00c0ffee00c0ffee --choices tried=docs,chat \
+      --text details="The invoice export failed twice"
+)";
+
+constexpr char kPromptsInterviewHelp[] =
+    R"(Usage: hark prompts interview PROMPT_ID STATUS [--notes TEXT]
+
+Records what became of an interview invitation (Prompts.RecordInterview).
+STATUS is accepted, declined, booked, completed or no_show. The first status
+creates the invitation's response; later ones move it along: accepted ->
+booked -> completed or no_show, declined from accepted or booked, booked
+again after no_show. Repeating the current status replaces its notes. The
+notes of a completed interview are tagged by friction type like free-text
+answers. Prints:
+  interview p_0badcafe0badcafe: completed (response r_0badcafe0badcafe)
+
+Options:
+  --notes TEXT   The interviewer's notes (at most 16 KiB).
+
+Uses a key with role ingest (else admin).
+
+Exit status: 0 recorded, 1 refused or failed, 2 usage error.
+
+Examples:
+  hark prompts interview p_0badcafe0badcafe booked
+  hark prompts interview p_0badcafe0badcafe completed \
+      --notes "Seats are too expensive for a team of 3."
+)";
+
+constexpr char kUsersDeleteHelp[] = R"(Usage: hark users delete USER [--yes]
+
+Removes everything harkd holds about USER (Admin.DeleteUser), in one
+transaction: events, traits, matches, decisions, prompts, responses and
+their tags. It cannot be undone. Prints the rows removed by table:
+  deleted u-42: 1,211 rows
+    events     1,204
+    matches        3
+    ...
+  note: aggregates already reported are not rewritten: reports and exports
+  made before still count u-42; later ones do not
+
+Without --yes hark first asks you to type the user id. When standard input
+is not a terminal (a script), it refuses without --yes.
+
+Options:
+  --yes   Delete without asking.
+
+Needs a key with role admin.
+
+Exit status: 0 deleted (or nothing held), 1 failed or not confirmed, 2 usage
+error (also: no terminal to ask on and no --yes).
+
+Examples:
+  hark users delete u-42
+  hark users delete u-42 --yes
+)";
+
+// The filter options of 'responses list', 'responses export' and 'report',
+// put where their help texts say {filters} (see HelpFor).
+constexpr char kFiltersHelp[] =
+    R"(Filters (all optional; a response must pass every one given):
+  --friction TYPE    primary friction type: product, process, pricing,
+                     perception or unknown
+  --any-tag          with --friction: any of the response's tags, not only
+                     the primary one
+  --source SOURCE    where the primary tag came from: choice (a choice
+                     mapped to a type), text (phrases in the free text),
+                     hypothesis (the rule's guess) or manual (a person)
+  --rule RULE        answers to prompts of this rule
+  --survey ID        answers to this survey (or interview) id
+  --from TIME        submitted at or after TIME
+  --to TIME          submitted before TIME
+                     TIME: RFC 3339 (2026-11-01T09:30:00Z), a date
+                     (2026-11-01: midnight UTC) or a time ago: 30m, 12h,
+                     7d, 2w
+  --trait KEY=VALUE  the user had this trait when the rule matched, e.g.
+                     plan=pro (strings as they are, numbers like 5 or 2.5,
+                     true/false)
+  --score N|MIN-MAX  the first score answer is N, or within MIN-MAX (0-10)
+  --text SUBSTRING   the free text or interview notes contain SUBSTRING
+                     (ignoring the case of ASCII letters)
+)";
+
+constexpr char kResponsesHelp[] =
+    R"(Usage: hark responses <list|show|tag|export> ...
+
+The answers to surveys and interview invitations, tagged by friction type
+(product, process, pricing, perception), for support leads and researchers:
+  hark responses list --friction pricing --from 7d   what people said
+  hark responses show r_00c0ffee00c0ffee              one answer in context
+  hark responses tag r_00c0ffee00c0ffee process --note "billing page bug"
+  hark responses export answers.csv --from 30d       for a spreadsheet
+  hark report                                        the figures per rule
+
+Run 'hark responses list --help' (and so on) for each command.
+)";
+
+constexpr char kResponsesListHelp[] =
+    R"(Usage: hark responses list [filters] [--limit N] [--page-token T] [--all]
+                          [--format table|json]
+
+Shows the stored answers (Review.ListResponses), newest first, one line
+each:
+  ID                  SUBMITTED (UTC)   USER  RULE             FRICTION          SCORE  TEXT
+  r_00c0ffee00c0ffee  2026-11-22 10:35  u-42  repeated_errors  pricing (choice)      2  The invoice export…
+FRICTION is the primary friction type and, in parentheses, where it came
+from: choice (the answer picked a choice mapped to a type), text (phrases
+of the taxonomy in the free text), hypothesis (the rule's friction
+hypothesis, when the answer said nothing more specific) or manual
+(re-tagged by a person). SCORE is the first rating, NPS or CES answer. TEXT
+is the free text on one line, else the answers (question=value), cut to
+fit the terminal (100 columns when output is not a terminal); 'hark
+responses show ID' prints all of it.
+
+One page at a time; when there are more, a last line says how to go on:
+  more: add --page-token r118 for the next page, or --all for every page
+
+{filters}
+Options:
+  --limit N         Responses per page, 1 to 1000 (default 50).
+  --page-token T    Continue after a previous page (the token it printed).
+  --all             Every page, one after the other (the table is printed
+                    once all have arrived; --format json prints as they
+                    come).
+  --format FORMAT   table (default) or json: one JSON object per line per
+                    response, with every field, for jq and scripts.
+
+Uses a key with role review, else research, else admin.
+
+Exit status: 0 success (also when nothing matches), 1 failure, 2 usage
+error.
+
+Examples:
+  hark responses list --friction pricing --from 7d
+  hark responses list --rule repeated_errors --score 0-6 --trait plan=pro
+  hark responses list --text invoice --all --format json | jq -r .response_id
+)";
+
+constexpr char kResponsesShowHelp[] =
+    R"(Usage: hark responses show RESPONSE_ID [--format table|json]
+
+Shows one answer with its context (Review.GetResponse): ids, user, rule,
+survey or interview, when it was submitted (and last changed), an
+interview's status and notes; every answer (question id and value); the
+current friction tags, primary first, with their source (choice, text,
+hypothesis, manual) and confidence (0-1); the tag history, oldest first,
+with who tagged (harkd, or the reviewer's key name), when and why; the
+match that caused the prompt: when, the events that triggered it with their
+properties, and the user's traits at that moment. Times are in UTC.
+  response r_00c0ffee00c0ffee  (survey)
+    user        u-42
+    rule        repeated_errors
+    ...
+  answers
+    ease     2
+    cause    billing
+  tags (primary first)
+    pricing (primary)  choice  0.90
+  ...
+
+Options:
+  --format FORMAT   table (default) or json: the Response as one JSON
+                    object with every field.
+
+Uses a key with role review, else research, else admin.
+
+Exit status: 0 success, 1 failure (NOT_FOUND for an unknown id), 2 usage
+error.
+
+Examples:
+  hark responses show r_00c0ffee00c0ffee
+  hark responses show r_00c0ffee00c0ffee --format json | jq .match.events
+)";
+
+constexpr char kResponsesTagHelp[] =
+    R"(Usage: hark responses tag RESPONSE_ID TYPE [--note TEXT]
+
+Re-tags an answer by hand (Review.TagResponse): TYPE (product, process,
+pricing or perception) becomes its primary friction type, with source
+"manual", your API key's name as who, and the note as why. The tags before
+stay in the tag history ('hark responses show' lists it), and reports count
+the new type from now on. Prints the new primary tag and the length of the
+history:
+  response r_00c0ffee00c0ffee is now tagged process (manual, by lead); 3 entries in its tag history
+
+Options:
+  --note TEXT   Why (at most 4 KiB); shown in the tag history.
+
+Uses a key with role review (else admin): research keys read, but do not
+re-tag.
+
+Exit status: 0 tagged, 1 failure, 2 usage error.
+
+Example:
+  hark responses tag r_00c0ffee00c0ffee process --note "a bug in the billing page"
+)";
+
+constexpr char kResponsesExportHelp[] =
+    R"(Usage: hark responses export FILE [filters] [--format csv|jsonl] [--no-bom]
+
+Writes every answer that passes the filters (Review.ExportResponses) to
+FILE ('-': standard output), newest first, each as it arrives, so exports of
+any size use little memory. FILE is overwritten. The format follows FILE's
+name (.jsonl or .ndjson: JSON Lines, anything else: CSV) unless --format
+says otherwise. While it runs, a count on stderr when that is a terminal;
+at the end, always on stderr:
+  exported 1,204 responses to answers.csv
+
+CSV, as RFC 4180 describes it, for spreadsheets: a header row, then one
+row per response; UTF-8 text, CRLF line ends; a field with a comma, a
+double quote or a line break is in double quotes, its quotes doubled. The
+file starts with a UTF-8 byte order mark (BOM) so that Excel and other
+spreadsheet programs read accents and emoji right; --no-bom leaves it out
+for tools that do not expect one. Cells hold the customers' words as they
+wrote them: a spreadsheet may read a text that starts with = + - or @ as a
+formula. The columns:
+  response_id, submitted_at (RFC 3339, UTC), user_id, rule_id,
+  definition_id (the survey or interview), kind (survey or interview),
+  friction (the primary type), friction_source (choice, text, hypothesis,
+  manual), confidence (0-1), secondary_frictions (the other tags,
+  ';'-separated), manually_tagged_by (the key name of a manual primary
+  tag), score (the first score answer), answers (question_id=value joined
+  by "; ", several choices comma-separated), text (the free-text answers
+  and interview notes, one per line), interview_status, matched_at, traits
+  (the user's traits at the match: key=value joined by "; ")
+JSON Lines: one Response object per line with every field (proto field
+names, as 'hark responses show --format json'), for jq and scripts.
+
+{filters}
+Options:
+  --format FORMAT   csv or jsonl (default: from FILE's name, else csv).
+  --no-bom          CSV without the byte order mark.
+
+Uses a key with role review, else research, else admin.
+
+Exit status: 0 exported, 1 failure (FILE then holds the responses that
+came before it and is incomplete), 2 usage error.
+
+Examples:
+  hark responses export answers.csv --from 30d
+  hark responses export pricing.jsonl --friction pricing --any-tag
+  hark responses export - --rule cancellation --no-bom | head
+)";
+
+constexpr char kReportHelp[] =
+    R"(Usage: hark report [filters] [--outcome EVENT] [--outcome-days N]
+                   [--format table|csv|json] [--no-bom]
+
+The figures per rule (Review.GetReport), as tables, each followed by one
+line per figure saying what it means:
+  - from match to answer: matches, prompts sent, delivered, shown,
+    answered, response rate (answered / delivered);
+  - what the answers said: the top friction types, and the hypothesis
+    mismatch: the share of answers tagged otherwise than the rule's
+    friction_hypothesis (high: the rule catches another problem than its
+    author assumed);
+  - what users did next: the share of matched users who sent the outcome
+    event (default subscription_cancelled) within N days (default 30) of
+    their first match, for those who answered vs those who did not:
+    "12% of 50 vs 31% of 200";
+  - the decisions by reason (sent, or why nobody was asked: cooldown,
+    contact_cap, sampled_out, quota, lower_priority, shadow, stale,
+    expired);
+  - the friction types of all responses, and the weekly trend.
+  Per rule: from match to answer
+  RULE             HYPOTHESIS  MATCHES  SENT  DELIVERED  SHOWN  ANSWERED  RESPONSE RATE
+  repeated_errors  product          80    40         30     24        12            40%
+  ...
+  RULE             TOP FRICTION                     HYPOTHESIS MISMATCH  OUTCOME: ANSWERED VS NOT
+  repeated_errors  pricing 7, product 4, process 1  67% of 12            12% of 50 vs 31% of 200
+
+{filters}--rule, --from and --to also narrow the matches, decisions and prompts
+counted (by when they happened); the other filters narrow the responses.
+
+Options:
+  --outcome EVENT    The event that counts as what users did next (default
+                     subscription_cancelled).
+  --outcome-days N   Days after the first match to look for it, 1 to 365
+                     (default 30).
+  --format FORMAT    table (default); csv: one row per rule with every
+                     number (rates as fractions, maps as columns
+                     decisions_<reason> and friction_<type>), starting with
+                     a UTF-8 byte order mark and with CRLF line ends, like
+                     'hark responses export'; json: the Report as one JSON
+                     object.
+  --no-bom           CSV without the byte order mark.
+
+Uses a key with role review, else research, else admin.
+
+Exit status: 0 success, 1 failure, 2 usage error.
+
+Examples:
+  hark report --from 30d
+  hark report --rule downgrade_after_upgrade --outcome plan_downgraded --outcome-days 14
+  hark report --format csv > report.csv
+)";
+
 struct Args {
   std::string server;
   std::string key;
@@ -482,10 +841,21 @@ struct Args {
   std::optional<std::string> cursor;               // prompts watch
   std::vector<hark::v1::Prompt::Kind> kinds;       // prompts watch
   std::optional<int> max;                          // prompts watch
+  // The options of the review and answer commands, in the order given:
+  // filters, --score/--choice/--choices/--text answers, --page-token,
+  // --note(s), --outcome(-days) and the flags --any-tag, --all, --no-bom,
+  // --yes (value ""). Read by Option() and review_args.h.
+  std::vector<OptionArg> options;
   bool help = false;
   bool version = false;
   std::vector<std::string> positional;
 };
+
+// Options whose value the command reads from Args::options.
+constexpr absl::string_view kValuedOptions[] = {
+    "friction", "source", "survey",  "from",         "to",
+    "trait",    "score",  "text",    "choice",       "choices",
+    "note",     "notes",  "outcome", "outcome-days", "page-token"};
 
 // A usage error: the message and the help text to point at.
 struct UsageError {
@@ -525,6 +895,11 @@ std::optional<UsageError> ParseArgs(int argc, char** argv, Args* args) {
     if (absl::StartsWith(arg, "--shift-to-now=")) {
       return UsageError{"--shift-to-now takes no value", "events send"};
     }
+    if (arg == "--any-tag" || arg == "--all" || arg == "--no-bom" ||
+        arg == "--yes") {
+      args->options.push_back({arg.substr(2), ""});
+      continue;
+    }
     if (!absl::StartsWith(arg, "--")) {
       return UsageError{absl::StrCat("unknown option ", arg), ""};
     }
@@ -534,10 +909,17 @@ std::optional<UsageError> ParseArgs(int argc, char** argv, Args* args) {
       value = name.substr(eq + 1);
       name = name.substr(0, eq);
     }
+    if (name == "any-tag" || name == "all" || name == "no-bom" ||
+        name == "yes") {
+      return UsageError{absl::StrCat("--", name, " takes no value"), ""};
+    }
+    const bool taken_as_is =
+        std::find(std::begin(kValuedOptions), std::end(kValuedOptions), name) !=
+        std::end(kValuedOptions);
     if (name != "server" && name != "key" && name != "keys-file" &&
         name != "batch" && name != "allowed-lateness" && name != "rule" &&
         name != "user" && name != "limit" && name != "format" &&
-        name != "cursor" && name != "kind" && name != "max") {
+        name != "cursor" && name != "kind" && name != "max" && !taken_as_is) {
       return UsageError{absl::StrCat("unknown option --", name), ""};
     }
     if (!value.has_value()) {
@@ -546,7 +928,9 @@ std::optional<UsageError> ParseArgs(int argc, char** argv, Args* args) {
       }
       value = argv[++i];
     }
-    if (name == "server") {
+    if (taken_as_is) {
+      args->options.push_back({name, *value});  // read by the command
+    } else if (name == "server") {
       args->server = *value;
     } else if (name == "key") {
       args->key = *value;
@@ -566,6 +950,7 @@ std::optional<UsageError> ParseArgs(int argc, char** argv, Args* args) {
       args->allowed_lateness = d;
     } else if (name == "rule") {
       args->rule = *value;
+      args->options.push_back({name, *value});  // a filter too
     } else if (name == "user") {
       args->user = *value;
     } else if (name == "limit") {
@@ -721,8 +1106,9 @@ absl::Status FromGrpc(const grpc::Status& status) {
                       status.error_message());
 }
 
-void PrepareContext(grpc::ClientContext* context, const KeyChoice& key) {
-  context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+void PrepareContext(grpc::ClientContext* context, const KeyChoice& key,
+                    absl::Duration timeout = absl::Seconds(30)) {
+  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   context->AddMetadata("authorization", absl::StrCat("Bearer ", key.key));
 }
 
@@ -1280,15 +1666,525 @@ int PromptsEvent(const Args& args) {
   return kExitOk;
 }
 
+// The value of the last --NAME among the command's options (Args::options),
+// "" for a flag; nullptr when not given.
+const std::string* Option(const Args& args, absl::string_view name) {
+  const std::string* value = nullptr;
+  for (const OptionArg& o : args.options) {
+    if (o.name == name) value = &o.value;
+  }
+  return value;
+}
+
+// Columns of the terminal on standard output; 100 when it is not one.
+size_t OutputColumns() {
+  struct winsize size;
+  if (isatty(STDOUT_FILENO) == 1 &&
+      ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) {
+    return size.ws_col;
+  }
+  return 100;
+}
+
+// The filter options of `command` (review_args.h), or a usage error.
+std::optional<UsageError> FilterArg(const Args& args,
+                                    const std::string& command,
+                                    hark::v1::ResponseFilter* filter) {
+  absl::StatusOr<hark::v1::ResponseFilter> parsed =
+      ParseResponseFilter(args.options, absl::Now());
+  if (!parsed.ok()) {
+    return UsageError{std::string(parsed.status().message()), command};
+  }
+  *filter = std::move(*parsed);
+  return std::nullopt;
+}
+
+// Reading the review API.
+constexpr char kReviewReaders[] = "review, research or admin";
+
+// A hint for NOT_FOUND on a response id.
+void HintResponseIds(const absl::Status& failure) {
+  if (failure.code() == absl::StatusCode::kNotFound) {
+    std::cerr << "  hint: response ids are the ID column of 'hark responses "
+                 "list'\n";
+  }
+}
+
+int ResponsesList(const Args& args) {
+  if (args.positional.size() != 2) {
+    return Usage(
+        {"responses list takes no arguments; filter with options "
+         "such as --friction and --from",
+         "responses list"});
+  }
+  hark::v1::ListResponsesRequest request;
+  if (std::optional<UsageError> error =
+          FilterArg(args, "responses list", request.mutable_filter())) {
+    return Usage(*error);
+  }
+  request.set_page_size(static_cast<uint32_t>(args.limit.value_or(50)));
+  const std::string* page_token = Option(args, "page-token");
+  if (page_token != nullptr) request.set_page_token(*page_token);
+  absl::StatusOr<KeyChoice> key =
+      ResolveKey(args, {"review", "research", "admin"});
+  if (!key.ok()) {
+    PrintKeyError(key.status());
+    return kExitFailure;
+  }
+  auto stub = hark::v1::Review::NewStub(MakeChannel(args.server));
+  const bool json = args.format.value_or("table") == "json";
+  std::vector<hark::v1::Response> rows;
+  size_t printed = 0;  // JSON lines
+  bool print_failed = false;
+  const ListResult result = ListResponsePages(
+      *stub, request, Option(args, "all") != nullptr,
+      absl::StrCat("Bearer ", key->key),
+      [&](const hark::v1::ListResponsesResponse& page) {
+        const std::vector<hark::v1::Response> responses(
+            page.responses().begin(), page.responses().end());
+        if (!json) {
+          rows.insert(rows.end(), responses.begin(), responses.end());
+        } else if (PrintJsonLines(responses, "cannot print a response")) {
+          printed += responses.size();
+        } else {
+          print_failed = true;
+        }
+      });
+  if (!json && (result.failure.ok() || !rows.empty())) {
+    std::cout << FormatResponseTable(rows, OutputColumns()) << std::flush;
+  }
+  if (!result.failure.ok()) {
+    PrintRpcError("list responses", result.failure, args, *key, kReviewReaders);
+    if (result.failure.code() == absl::StatusCode::kInvalidArgument &&
+        page_token != nullptr && result.pages == 0) {
+      std::cerr << "  hint: --page-token takes the token a previous 'hark "
+                   "responses list' printed, with the same filters\n";
+    }
+    if (result.pages > 0) {
+      std::cerr << "  note: the pages above arrived before the failure; "
+                   "resume with --page-token "
+                << result.next_page_token << "\n";
+    }
+    return kExitFailure;
+  }
+  if (!result.next_page_token.empty()) {
+    (json ? std::cerr << "hark: " : std::cout)
+        << NextPageHint(result.next_page_token);
+  } else if (json && printed == 0) {
+    std::cerr << "hark: no responses match\n";
+  }
+  return print_failed ? kExitFailure : kExitOk;
+}
+
+int ResponsesShow(const Args& args) {
+  if (args.positional.size() != 3) {
+    return Usage({args.positional.size() < 3
+                      ? "responses show needs a RESPONSE_ID"
+                      : "responses show takes one RESPONSE_ID",
+                  "responses show"});
+  }
+  const std::string& id = args.positional[2];
+  absl::StatusOr<KeyChoice> key =
+      ResolveKey(args, {"review", "research", "admin"});
+  if (!key.ok()) {
+    PrintKeyError(key.status());
+    return kExitFailure;
+  }
+  auto stub = hark::v1::Review::NewStub(MakeChannel(args.server));
+  grpc::ClientContext context;
+  PrepareContext(&context, *key);
+  hark::v1::GetResponseRequest request;
+  request.set_response_id(id);
+  hark::v1::Response response;
+  grpc::Status status = stub->GetResponse(&context, request, &response);
+  if (!status.ok()) {
+    const absl::Status failure = FromGrpc(status);
+    PrintRpcError(absl::StrCat("show response ", id), failure, args, *key,
+                  kReviewReaders);
+    HintResponseIds(failure);
+    return kExitFailure;
+  }
+  if (args.format.value_or("table") == "json") {
+    return PrintJsonLines(std::vector<hark::v1::Response>{response},
+                          "cannot print the response")
+               ? kExitOk
+               : kExitFailure;
+  }
+  std::cout << FormatResponse(response);
+  return kExitOk;
+}
+
+int ResponsesTag(const Args& args) {
+  if (args.positional.size() != 4) {
+    return Usage({args.positional.size() < 4
+                      ? "responses tag needs a RESPONSE_ID and a friction "
+                        "TYPE (product, process, pricing or perception)"
+                      : "responses tag takes a RESPONSE_ID and a TYPE; put "
+                        "a note in --note \"...\"",
+                  "responses tag"});
+  }
+  const std::string& id = args.positional[2];
+  if (absl::Status s = CheckTagFriction(args.positional[3]); !s.ok()) {
+    return Usage({std::string(s.message()), "responses tag"});
+  }
+  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"review", "admin"});
+  if (!key.ok()) {
+    PrintKeyError(key.status());
+    return kExitFailure;
+  }
+  auto stub = hark::v1::Review::NewStub(MakeChannel(args.server));
+  grpc::ClientContext context;
+  PrepareContext(&context, *key);
+  hark::v1::TagResponseRequest request;
+  request.set_response_id(id);
+  request.set_friction(args.positional[3]);
+  if (const std::string* note = Option(args, "note")) request.set_note(*note);
+  hark::v1::Response response;
+  grpc::Status status = stub->TagResponse(&context, request, &response);
+  if (!status.ok()) {
+    const absl::Status failure = FromGrpc(status);
+    PrintRpcError(absl::StrCat("tag response ", id), failure, args, *key,
+                  "review or admin");
+    HintResponseIds(failure);
+    return kExitFailure;
+  }
+  std::cout << FormatTagResult(response);
+  return kExitOk;
+}
+
+int ResponsesExport(const Args& args) {
+  if (args.positional.size() != 3) {
+    return Usage({args.positional.size() < 3
+                      ? "responses export needs a FILE ('-' for standard "
+                        "output)"
+                      : "responses export takes one FILE",
+                  "responses export"});
+  }
+  const std::string& path = args.positional[2];
+  hark::v1::ExportResponsesRequest request;
+  if (std::optional<UsageError> error =
+          FilterArg(args, "responses export", request.mutable_filter())) {
+    return Usage(*error);
+  }
+  const ExportFormat format =
+      args.format.has_value() ? (*args.format == "jsonl" ? ExportFormat::kJsonl
+                                                         : ExportFormat::kCsv)
+                              : ExportFormatForPath(path);
+  const bool bom = Option(args, "no-bom") == nullptr;
+  if (!bom && format != ExportFormat::kCsv) {
+    return Usage(
+        {"--no-bom only applies to CSV; JSON Lines has no byte "
+         "order mark",
+         "responses export"});
+  }
+  absl::StatusOr<KeyChoice> key =
+      ResolveKey(args, {"review", "research", "admin"});
+  if (!key.ok()) {
+    PrintKeyError(key.status());
+    return kExitFailure;
+  }
+  const std::string shown_path = path == "-" ? "standard output" : path;
+  std::ofstream file;
+  if (path != "-") {
+    file.open(path, std::ios::binary | std::ios::trunc);
+    if (!file) {
+      std::cerr << "hark: cannot write " << path << ": " << std::strerror(errno)
+                << "\n";
+      return kExitFailure;
+    }
+  }
+  std::ostream& out = path == "-" ? std::cout : file;
+  ResponseWriter writer(&out, format, bom);
+  const bool show_progress = isatty(STDERR_FILENO) == 1;
+  absl::Time last_progress = absl::InfinitePast();
+  int64_t written = 0;
+  bool write_failed = false;
+  absl::Status failure = writer.Begin();
+  if (failure.ok()) {
+    auto stub = hark::v1::Review::NewStub(MakeChannel(args.server));
+    const ExportResult result = ExportResponses(
+        *stub, request, absl::StrCat("Bearer ", key->key),
+        [&](const hark::v1::Response& response) {
+          absl::Status s = writer.Write(response);
+          if (!s.ok()) {
+            write_failed = s.code() == absl::StatusCode::kDataLoss;
+            return s;
+          }
+          ++written;
+          if (show_progress &&
+              absl::Now() - last_progress >= absl::Milliseconds(200)) {
+            last_progress = absl::Now();
+            std::cerr << "\r" << WithThousands(written) << " responses"
+                      << std::flush;
+          }
+          return absl::OkStatus();
+        });
+    if (show_progress && last_progress != absl::InfinitePast()) {
+      std::cerr << "\r\033[K" << std::flush;
+    }
+    failure = result.failure;
+  } else {
+    write_failed = true;
+  }
+  out.flush();
+  if (path != "-") file.close();
+  if (failure.ok() && !out.good()) {
+    failure = absl::DataLossError("writing failed");
+    write_failed = true;
+  }
+  const std::string summary = absl::StrCat(
+      "exported ", WithThousands(written),
+      written == 1 ? " response" : " responses", " to ", shown_path);
+  if (!failure.ok()) {
+    if (write_failed) {
+      std::cerr << "hark: writing " << shown_path
+                << " failed: " << std::strerror(errno) << "\n";
+    } else {
+      PrintRpcError("export responses", failure, args, *key, kReviewReaders);
+    }
+    std::cerr << "hark: " << summary << " before the failure; "
+              << (path == "-" ? "the output" : path) << " is incomplete\n";
+    return kExitFailure;
+  }
+  std::cerr << summary << "\n";
+  return kExitOk;
+}
+
+int Report(const Args& args) {
+  if (args.positional.size() != 1) {
+    return Usage(
+        {"report takes no arguments; filter with options such as "
+         "--rule and --from",
+         "report"});
+  }
+  hark::v1::GetReportRequest request;
+  if (std::optional<UsageError> error =
+          FilterArg(args, "report", request.mutable_filter())) {
+    return Usage(*error);
+  }
+  if (const std::string* outcome = Option(args, "outcome")) {
+    request.set_outcome_event(*outcome);
+  }
+  if (const std::string* days = Option(args, "outcome-days")) {
+    uint32_t n = 0;
+    if (!absl::SimpleAtoi(*days, &n) || n < 1 || n > 365) {
+      return Usage({absl::StrCat("--outcome-days must be a number from 1 to "
+                                 "365, got '",
+                                 *days, "'"),
+                    "report"});
+    }
+    request.set_outcome_days(n);
+  }
+  const std::string format = args.format.value_or("table");
+  if (Option(args, "no-bom") != nullptr && format != "csv") {
+    return Usage({"--no-bom only applies to --format csv", "report"});
+  }
+  absl::StatusOr<KeyChoice> key =
+      ResolveKey(args, {"review", "research", "admin"});
+  if (!key.ok()) {
+    PrintKeyError(key.status());
+    return kExitFailure;
+  }
+  auto stub = hark::v1::Review::NewStub(MakeChannel(args.server));
+  grpc::ClientContext context;
+  // The outcome linkage reads the event log from start to end.
+  PrepareContext(&context, *key, absl::Minutes(10));
+  hark::v1::Report report;
+  grpc::Status status = stub->GetReport(&context, request, &report);
+  if (!status.ok()) {
+    PrintRpcError("report", FromGrpc(status), args, *key, kReviewReaders);
+    return kExitFailure;
+  }
+  if (format == "json") {
+    return PrintJsonLines(std::vector<hark::v1::Report>{report},
+                          "cannot print the report")
+               ? kExitOk
+               : kExitFailure;
+  }
+  if (format == "csv") {
+    if (Option(args, "no-bom") == nullptr) std::cout << kUtf8Bom;
+    for (const std::vector<std::string>& row : ReportCsvRows(report)) {
+      std::cout << CsvRecord(row);
+    }
+    std::cout << std::flush;
+    return kExitOk;
+  }
+  std::cout << FormatReport(report);
+  return kExitOk;
+}
+
+int UsersDelete(const Args& args) {
+  if (args.positional.size() != 3) {
+    return Usage({args.positional.size() < 3 ? "users delete needs a USER"
+                                             : "users delete takes one USER",
+                  "users delete"});
+  }
+  const std::string& user = args.positional[2];
+  const bool yes = Option(args, "yes") != nullptr;
+  if (!yes && isatty(STDIN_FILENO) != 1) {
+    return Usage(
+        {"users delete asks to confirm on a terminal, and standard "
+         "input is not one; pass --yes to delete without asking",
+         "users delete"});
+  }
+  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"admin"});
+  if (!key.ok()) {
+    PrintKeyError(key.status());
+    return kExitFailure;
+  }
+  if (!yes) {
+    std::cerr << "This removes everything harkd at " << args.server
+              << " holds about " << user
+              << " (events, traits, matches, decisions, prompts, responses "
+                 "and tags); it cannot be undone.\nType the user id to "
+                 "confirm: "
+              << std::flush;
+    std::string typed;
+    if (!std::getline(std::cin, typed) || typed != user) {
+      std::cerr << "hark: not confirmed; nothing was deleted\n";
+      return kExitFailure;
+    }
+  }
+  auto stub = hark::v1::Admin::NewStub(MakeChannel(args.server));
+  grpc::ClientContext context;
+  // Deleting scans the event log, which is not indexed by user.
+  PrepareContext(&context, *key, absl::Minutes(10));
+  hark::v1::DeleteUserRequest request;
+  request.set_user_id(user);
+  hark::v1::DeleteUserResponse response;
+  grpc::Status status = stub->DeleteUser(&context, request, &response);
+  if (!status.ok()) {
+    PrintRpcError(absl::StrCat("delete ", user), FromGrpc(status), args, *key,
+                  "admin");
+    return kExitFailure;
+  }
+  std::cout << FormatDeleteUserResult(user, response);
+  return kExitOk;
+}
+
+int PromptsAnswer(const Args& args) {
+  if (args.positional.size() != 3) {
+    return Usage({args.positional.size() < 3
+                      ? "prompts answer needs a PROMPT_ID"
+                      : "prompts answer takes one PROMPT_ID; give answers as "
+                        "options: --score Q=N, --choice Q=ID, --choices "
+                        "Q=ID,ID, --text Q=TEXT",
+                  "prompts answer"});
+  }
+  const std::string& prompt_id = args.positional[2];
+  absl::StatusOr<std::vector<hark::v1::Answer>> answers =
+      ParseAnswerArgs(args.options);
+  if (!answers.ok()) {
+    return Usage({std::string(answers.status().message()), "prompts answer"});
+  }
+  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"ingest", "admin"});
+  if (!key.ok()) {
+    PrintKeyError(key.status());
+    return kExitFailure;
+  }
+  auto stub = hark::v1::Prompts::NewStub(MakeChannel(args.server));
+  grpc::ClientContext context;
+  PrepareContext(&context, *key);
+  hark::v1::SubmitResponseRequest request;
+  request.set_prompt_id(prompt_id);
+  for (hark::v1::Answer& a : *answers) *request.add_answers() = std::move(a);
+  hark::v1::SubmitResponseResponse response;
+  grpc::Status status = stub->SubmitResponse(&context, request, &response);
+  if (!status.ok()) {
+    const absl::Status failure = FromGrpc(status);
+    PrintRpcError(absl::StrCat("answer prompt ", prompt_id), failure, args,
+                  *key, "ingest or admin");
+    if (failure.code() == absl::StatusCode::kInvalidArgument) {
+      std::cerr << "  hint: the question ids, types and choice ids are in "
+                   "the prompt ('hark prompts watch --format json' shows "
+                   "them; 'hark explain USER' shows its history)\n";
+    } else if (failure.code() == absl::StatusCode::kNotFound) {
+      std::cerr << "  hint: prompt ids come from 'hark prompts USER' or "
+                   "'hark prompts watch'\n";
+    }
+    return kExitFailure;
+  }
+  std::cout << FormatSubmitResult(prompt_id, response);
+  return kExitOk;
+}
+
+int PromptsInterview(const Args& args) {
+  if (args.positional.size() != 4) {
+    return Usage({args.positional.size() < 4
+                      ? "prompts interview needs a PROMPT_ID and a STATUS "
+                        "(accepted, declined, booked, completed or no_show)"
+                      : "prompts interview takes a PROMPT_ID and a STATUS; "
+                        "put notes in --notes \"...\"",
+                  "prompts interview"});
+  }
+  const std::string& prompt_id = args.positional[2];
+  const std::string& status_name = args.positional[3];
+  absl::StatusOr<hark::v1::RecordInterviewRequest::Status> interview_status =
+      ParseInterviewStatus(status_name);
+  if (!interview_status.ok()) {
+    return Usage({std::string(interview_status.status().message()),
+                  "prompts interview"});
+  }
+  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"ingest", "admin"});
+  if (!key.ok()) {
+    PrintKeyError(key.status());
+    return kExitFailure;
+  }
+  auto stub = hark::v1::Prompts::NewStub(MakeChannel(args.server));
+  grpc::ClientContext context;
+  PrepareContext(&context, *key);
+  hark::v1::RecordInterviewRequest request;
+  request.set_prompt_id(prompt_id);
+  request.set_status(*interview_status);
+  if (const std::string* notes = Option(args, "notes")) {
+    request.set_notes(*notes);
+  }
+  hark::v1::RecordInterviewResponse response;
+  grpc::Status status = stub->RecordInterview(&context, request, &response);
+  if (!status.ok()) {
+    const absl::Status failure = FromGrpc(status);
+    PrintRpcError(absl::StrCat("record interview ", prompt_id), failure, args,
+                  *key, "ingest or admin");
+    if (failure.code() == absl::StatusCode::kFailedPrecondition) {
+      std::cerr << "  hint: statuses move accepted -> booked -> completed or "
+                   "no_show; declined and completed are final\n";
+    }
+    return kExitFailure;
+  }
+  std::cout << FormatInterviewResult(prompt_id, status_name, response);
+  return kExitOk;
+}
+
+// `help` with kFiltersHelp in place of "{filters}". The result lives until
+// the program ends.
+const char* WithFilters(const char* help) {
+  static auto* const filled = new std::map<const char*, std::string>();
+  auto [it, inserted] = filled->try_emplace(help);
+  if (inserted) {
+    it->second = absl::StrReplaceAll(help, {{"{filters}", kFiltersHelp}});
+  }
+  return it->second.c_str();
+}
+
 // The help text for a command given as words ("events", "send"); nullptr
 // for an unknown command.
 const char* HelpFor(const std::vector<std::string>& words) {
   const std::string command = absl::StrJoin(words, " ");
   if (command.empty()) return kMainHelp;
   if (command == "events send" || command == "events") return kEventsSendHelp;
-  if (command == "users identify" || command == "users") {
-    return kUsersIdentifyHelp;
+  if (command == "users") return kUsersHelp;
+  if (command == "users identify") return kUsersIdentifyHelp;
+  if (command == "users delete") return kUsersDeleteHelp;
+  if (command == "responses") return kResponsesHelp;
+  if (command == "responses list") return WithFilters(kResponsesListHelp);
+  if (command == "responses show") return kResponsesShowHelp;
+  if (command == "responses tag") return kResponsesTagHelp;
+  if (command == "responses export") {
+    return WithFilters(kResponsesExportHelp);
   }
+  if (command == "report") return WithFilters(kReportHelp);
+  if (command == "prompts answer") return kPromptsAnswerHelp;
+  if (command == "prompts interview") return kPromptsInterviewHelp;
   if (command == "stats") return kStatsHelp;
   if (command == "rules") return kRulesHelp;
   if (command == "rules check") return kRulesCheckHelp;
@@ -1338,13 +2234,20 @@ int Run(int argc, char** argv) {
     return kExitUsage;
   }
   // Options that belong to one command.
+  const auto given = [&args](absl::string_view name) {
+    return Option(args, name) != nullptr;
+  };
+  const std::vector<std::string> kFiltered = {"responses list",
+                                              "responses export", "report"};
   // `prompts USER` is "prompts"; its subcommands are named by two words.
   const bool prompts_subcommand =
       pos[0] == "prompts" && pos.size() >= 2 &&
-      (pos[1] == "watch" || pos[1] == "shown" || pos[1] == "dismissed");
+      (pos[1] == "watch" || pos[1] == "shown" || pos[1] == "dismissed" ||
+       pos[1] == "answer" || pos[1] == "interview");
   const std::string command =
-      pos.size() >= 2 && (pos[0] == "events" || pos[0] == "users" ||
-                          pos[0] == "rules" || prompts_subcommand)
+      pos.size() >= 2 &&
+              (pos[0] == "events" || pos[0] == "users" || pos[0] == "rules" ||
+               pos[0] == "responses" || prompts_subcommand)
           ? absl::StrCat(pos[0], " ", pos[1])
           : pos[0];
   const struct {
@@ -1355,15 +2258,43 @@ int Run(int argc, char** argv) {
       {args.batch.has_value(), "--batch", {"events send"}},
       {args.shift_to_now, "--shift-to-now", {"events send"}},
       {args.allowed_lateness.has_value(), "--allowed-lateness", {"rules test"}},
-      {args.rule.has_value(), "--rule", {"matches"}},
+      {args.rule.has_value(),
+       "--rule",
+       {"matches", "responses list", "responses export", "report"}},
       {args.user.has_value(), "--user", {"matches"}},
-      {args.limit_text.has_value(), "--limit", {"matches", "prompts"}},
+      {args.limit_text.has_value(),
+       "--limit",
+       {"matches", "prompts", "responses list"}},
       {args.format.has_value(),
        "--format",
-       {"matches", "explain", "prompts", "prompts watch"}},
+       {"matches", "explain", "prompts", "prompts watch", "responses list",
+        "responses show", "responses export", "report"}},
       {args.cursor.has_value(), "--cursor", {"prompts watch"}},
       {!args.kinds.empty(), "--kind", {"prompts watch"}},
       {args.max.has_value(), "--max", {"prompts watch"}},
+      {given("friction"), "--friction", kFiltered},
+      {given("any-tag"), "--any-tag", kFiltered},
+      {given("source"), "--source", kFiltered},
+      {given("survey"), "--survey", kFiltered},
+      {given("from"), "--from", kFiltered},
+      {given("to"), "--to", kFiltered},
+      {given("trait"), "--trait", kFiltered},
+      {given("score"),
+       "--score",
+       {"responses list", "responses export", "report", "prompts answer"}},
+      {given("text"),
+       "--text",
+       {"responses list", "responses export", "report", "prompts answer"}},
+      {given("choice"), "--choice", {"prompts answer"}},
+      {given("choices"), "--choices", {"prompts answer"}},
+      {given("notes"), "--notes", {"prompts interview"}},
+      {given("page-token"), "--page-token", {"responses list"}},
+      {given("all"), "--all", {"responses list"}},
+      {given("note"), "--note", {"responses tag"}},
+      {given("no-bom"), "--no-bom", {"responses export", "report"}},
+      {given("outcome"), "--outcome", {"report"}},
+      {given("outcome-days"), "--outcome-days", {"report"}},
+      {given("yes"), "--yes", {"users delete"}},
   };
   for (const auto& o : scoped) {
     if (o.given && std::find(o.commands.begin(), o.commands.end(), command) ==
@@ -1383,7 +2314,9 @@ int Run(int argc, char** argv) {
   }
   // Values whose range depends on the command.
   if (args.limit_text.has_value()) {
-    const int most = command == "prompts" ? 10 : 1'000'000;
+    const int most = command == "prompts"          ? 10
+                     : command == "responses list" ? 1000
+                                                   : 1'000'000;
     int n = 0;
     if (!absl::SimpleAtoi(*args.limit_text, &n) || n < 1 || n > most) {
       return Usage({absl::StrCat("--limit must be a number from 1 to ", most,
@@ -1392,11 +2325,19 @@ int Run(int argc, char** argv) {
     }
     args.limit = n;
   }
-  if (args.format.has_value() && *args.format != "table" &&
-      *args.format != "json") {
-    return Usage({absl::StrCat("--format must be table or json, got '",
-                               *args.format, "'"),
-                  command});
+  if (args.format.has_value()) {
+    const std::vector<std::string> formats =
+        command == "responses export" ? std::vector<std::string>{"csv", "jsonl"}
+        : command == "report" ? std::vector<std::string>{"table", "csv", "json"}
+                              : std::vector<std::string>{"table", "json"};
+    if (std::find(formats.begin(), formats.end(), *args.format) ==
+        formats.end()) {
+      return Usage(
+          {absl::StrCat("--format must be ",
+                        absl::StrJoin(formats.begin(), formats.end() - 1, ", "),
+                        " or ", formats.back(), ", got '", *args.format, "'"),
+           command});
+    }
   }
   if (pos[0] == "events") {
     if (pos.size() >= 2 && pos[1] == "send") return EventsSend(args);
@@ -1407,12 +2348,28 @@ int Run(int argc, char** argv) {
   }
   if (pos[0] == "users") {
     if (pos.size() >= 2 && pos[1] == "identify") return UsersIdentify(args);
+    if (pos.size() >= 2 && pos[1] == "delete") return UsersDelete(args);
     return Usage({pos.size() < 2
-                      ? "users needs a subcommand: identify"
+                      ? "users needs a subcommand: identify or delete"
                       : absl::StrCat("unknown command 'users ", pos[1],
-                                     "'; try 'users identify'"),
-                  "users identify"});
+                                     "'; try identify or delete"),
+                  "users"});
   }
+  if (pos[0] == "responses") {
+    if (pos.size() >= 2) {
+      if (pos[1] == "list") return ResponsesList(args);
+      if (pos[1] == "show") return ResponsesShow(args);
+      if (pos[1] == "tag") return ResponsesTag(args);
+      if (pos[1] == "export") return ResponsesExport(args);
+    }
+    return Usage({pos.size() < 2
+                      ? "responses needs a subcommand: list, show, tag or "
+                        "export"
+                      : absl::StrCat("unknown command 'responses ", pos[1],
+                                     "'; try list, show, tag or export"),
+                  "responses"});
+  }
+  if (pos[0] == "report") return Report(args);
   if (pos[0] == "rules") {
     if (pos.size() >= 2) {
       if (pos[1] == "check") return RulesCheck(args);
@@ -1437,6 +2394,8 @@ int Run(int argc, char** argv) {
     }
     if (pos[1] == "watch") return PromptsWatch(args);
     if (pos[1] == "shown" || pos[1] == "dismissed") return PromptsEvent(args);
+    if (pos[1] == "answer") return PromptsAnswer(args);
+    if (pos[1] == "interview") return PromptsInterview(args);
     return PromptsGet(args);
   }
   if (pos[0] == "stats") return Stats(args);

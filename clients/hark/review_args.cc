@@ -228,6 +228,18 @@ absl::StatusOr<std::vector<hark::v1::Answer>> ParseAnswerArgs(
   return answers;
 }
 
+absl::Status CheckTagFriction(absl::string_view type) {
+  // "unknown" is what the tagger says when nothing fits; a person tags with
+  // one of the four types.
+  if (type != "unknown" && OneOf(type, kFrictionTypes)) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "'", type,
+      "' is not a friction type to tag with: product, process, pricing or "
+      "perception"));
+}
+
 absl::StatusOr<hark::v1::RecordInterviewRequest::Status> ParseInterviewStatus(
     absl::string_view text) {
   using Request = hark::v1::RecordInterviewRequest;
@@ -235,7 +247,7 @@ absl::StatusOr<hark::v1::RecordInterviewRequest::Status> ParseInterviewStatus(
   if (text == "declined") return Request::DECLINED;
   if (text == "booked") return Request::BOOKED;
   if (text == "completed") return Request::COMPLETED;
-  if (text == "no_show" || text == "no-show") return Request::NO_SHOW;
+  if (text == "no_show") return Request::NO_SHOW;
   return absl::InvalidArgumentError(absl::StrCat(
       "'", text,
       "' is not an interview status: accepted, declined, booked, completed "

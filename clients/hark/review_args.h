@@ -60,7 +60,11 @@ absl::StatusOr<hark::v1::ResponseFilter> ParseResponseFilter(
 absl::StatusOr<std::vector<hark::v1::Answer>> ParseAnswerArgs(
     absl::Span<const OptionArg> options);
 
-// accepted, declined, booked, completed or no_show (also no-show).
+// OK for a friction type a response can be tagged with by hand: product,
+// process, pricing or perception; INVALID_ARGUMENT naming them otherwise.
+absl::Status CheckTagFriction(absl::string_view type);
+
+// accepted, declined, booked, completed or no_show.
 absl::StatusOr<hark::v1::RecordInterviewRequest::Status> ParseInterviewStatus(
     absl::string_view text);
 
