@@ -2,19 +2,24 @@
 //
 // Connections: one writer connection, used by the writing methods (Write,
 // AppendMatches, SaveCheckpoint, AppendDecisions, FeedDuePrompts,
-// UpdatePromptState, ExpirePrompts) under write_mu_, whatever thread calls
-// them. For a file database, reads run on read-only connections taken from a
-// small pool, so they proceed concurrently with Write() (WAL gives each read
-// statement a consistent snapshot) and with each other. A ":memory:" database
-// is private to its connection, so reads share the writer connection under
+// UpdatePromptState, ExpirePrompts, InsertResponse, UpdateResponse,
+// AddManualTag, DeleteUser) under write_mu_, whatever thread calls them. For a
+// file database, reads run on read-only connections taken from a small pool, so
+// they proceed concurrently with Write() (WAL gives each read statement a
+// consistent snapshot; a read of several statements runs them in one read
+// transaction, InReadTransaction) and with each other. A ":memory:" database is
+// private to its connection, so reads share the writer connection under
 // write_mu_.
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -25,6 +30,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -60,12 +66,29 @@ constexpr char kUpsertTraitSql[] =
     "WHERE excluded.set_at_us >= traits.set_at_us";
 constexpr char kAddToCounterSql[] =
     "UPDATE store_counters SET value = value + ? WHERE name = ?";
+
+// --- Event log tombstones ---
+//
+// DeleteUser() deletes rows of the event log. events.seq has no
+// AUTOINCREMENT (schema.cc, version 1): once the newest rows are gone,
+// SQLite would give their sequence numbers again to the next events, and
+// an engine checkpoint that covers the old numbers would make replay skip
+// the new events. So when DeleteUser() removes the event with the largest
+// seq, it leaves a tombstone in its place: a row with that seq, an empty
+// event_id, user_id, name and payload, and times 0. The next append
+// continues after it. Real events always have an event_id (Write() refuses
+// one without), so `event_id <> ''` (kRealEvent) tells them apart; every
+// read of the log skips tombstones and no counter counts them. A tombstone
+// stays (one per DeleteUser() that removed the newest event, negligible
+// next to the log); removing it would need another scan of the log.
+// The SQL below spells kRealEvent out where a constant needs it.
+constexpr absl::string_view kRealEvent = "event_id <> ''";
 constexpr char kSelectEventsAfterSql[] =
     "SELECT seq, event_id, user_id, name, event_time_us, received_us, payload "
-    "FROM events WHERE seq > ? ORDER BY seq";
+    "FROM events WHERE seq > ? AND event_id <> '' ORDER BY seq";
 constexpr char kSelectEventBySeqSql[] =
     "SELECT seq, event_id, user_id, name, event_time_us, received_us, payload "
-    "FROM events WHERE seq = ?";
+    "FROM events WHERE seq = ? AND event_id <> ''";
 // A replayed match keeps the row (and created_us) of its first write.
 constexpr char kInsertMatchSql[] =
     "INSERT INTO matches(match_id, rule_id, rule_version, user_id, group_key, "
@@ -169,6 +192,23 @@ int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
 // std::string_view here, so std::string::assign does not take it).
 void Assign(std::string& to, absl::string_view from) {
   to.assign(from.data(), from.size());
+}
+
+// Adds `delta` to the store_counters row `name`, inside the caller's
+// transaction.
+absl::Status AddToCounter(Connection& conn, absl::string_view name,
+                          int64_t delta) {
+  if (delta == 0) return absl::OkStatus();
+  ASSIGN_OR_RETURN(Statement add, conn.Prepare(kAddToCounterSql));
+  RETURN_IF_ERROR(add.BindInt64(1, delta));
+  RETURN_IF_ERROR(add.BindText(2, name));
+  RETURN_IF_ERROR(add.Run());
+  if (sqlite3_changes(conn.db()) != 1) {
+    return absl::DataLossError(absl::StrCat("sqlite store ", conn.path(),
+                                            ": the counter row \"", name,
+                                            "\" is missing"));
+  }
+  return absl::OkStatus();
 }
 
 // A LIMIT for SQLite, which takes a signed 64-bit integer.
@@ -422,6 +462,577 @@ std::string ListMatchesSql(bool by_rule, bool by_user, bool after_position) {
                       " ORDER BY matched_at_us DESC, match_id DESC LIMIT ?5");
 }
 
+// --- Responses ---
+//
+// A response's tags live in response_tags: every tag ever set, in the order
+// set (id), is_current marking those in force. is_primary records whether
+// a tag was stored as the primary one; among the current tags a manual tag
+// outranks it (it is the primary while current, and AddManualTag() leaves
+// the automatic rows as they are), so the primary in force is computed on
+// read (ReadTags) and copied into the responses row (friction, source,
+// frictions) for the filters after every change of tags (SetTagColumns).
+
+constexpr absl::string_view kManualSource = "manual";
+
+// The columns ReadResponse() reads, in its order.
+constexpr absl::string_view kResponseColumns =
+    "seq, response_id, prompt_id, match_id, user_id, rule_id, rule_version, "
+    "definition_id, kind, hypothesis, submitted_us, updated_us, score, text, "
+    "interview_status, traits, body";
+// The friction columns are set by SetTagColumns() once the tags are stored.
+constexpr char kInsertResponseSql[] =
+    "INSERT INTO responses(response_id, prompt_id, match_id, user_id, "
+    "rule_id, rule_version, definition_id, kind, hypothesis, submitted_us, "
+    "updated_us, score, text, interview_status, traits, friction, source, "
+    "frictions, body) "
+    "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', '', ?)";
+constexpr char kUpdateResponseSql[] =
+    "UPDATE responses SET interview_status = ?, text = ?, score = ?, "
+    "body = ?, updated_us = ? WHERE seq = ?";
+constexpr char kSetTagColumnsSql[] =
+    "UPDATE responses SET friction = ?, source = ?, frictions = ? "
+    "WHERE seq = ?";
+// Parameters: ?1 response_seq, ?2 friction, ?3 source, ?4 confidence,
+// ?5 is_primary, ?6 tagged_by, ?7 note, ?8 tagged_us.
+constexpr char kInsertTagSql[] =
+    "INSERT INTO response_tags(response_seq, friction, source, confidence, "
+    "is_primary, is_current, tagged_by, note, tagged_us) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8)";
+// The columns ReadTag() reads, in its order.
+constexpr absl::string_view kTagColumns =
+    "friction, source, confidence, is_primary, tagged_by, note, tagged_us";
+constexpr char kRetireAutomaticTagsSql[] =
+    "UPDATE response_tags SET is_current = 0 "
+    "WHERE response_seq = ? AND is_current = 1 AND source <> 'manual'";
+constexpr char kRetireManualTagsSql[] =
+    "UPDATE response_tags SET is_current = 0 "
+    "WHERE response_seq = ? AND is_current = 1 AND source = 'manual'";
+// The members of a traits object in text order: the order they were stored.
+constexpr char kTraitsOfJsonSql[] = "SELECT key, value FROM json_each(?)";
+// Parameters: ?1 closed_us, ?2 prompt_id.
+constexpr char kAnswerPromptSql[] =
+    "UPDATE prompts SET state = 4, closed_us = ?1 WHERE prompt_id = ?2";
+static_assert(static_cast<int>(PromptState::kAnswered) == 4,
+              "kAnswerPromptSql and the report use this number");
+
+absl::string_view PromptStateName(PromptState state) {
+  switch (state) {
+    case PromptState::kPending:
+      return "pending";
+    case PromptState::kDelivered:
+      return "delivered";
+    case PromptState::kShown:
+      return "shown";
+    case PromptState::kAnswered:
+      return "answered";
+    case PromptState::kDismissed:
+      return "dismissed";
+    case PromptState::kExpired:
+      return "expired";
+  }
+  return "in an unknown state";
+}
+
+// `s` as a JSON string. Escapes what JSON requires (quote, backslash,
+// control characters); other bytes, UTF-8 included, stay as they are.
+void AppendJsonString(std::string& out, absl::string_view s) {
+  out.push_back('"');
+  for (const char c : s) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (byte < 0x20) {
+      absl::StrAppend(&out, "\\u00", absl::Hex(byte, absl::kZeroPad2));
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+}
+
+// The traits column: a JSON object of key to display value, in order.
+std::string TraitsJson(
+    absl::Span<const std::pair<std::string, std::string>> traits) {
+  std::string json = "{";
+  for (const auto& [key, value] : traits) {
+    if (json.size() > 1) json.push_back(',');
+    AppendJsonString(json, key);
+    json.push_back(':');
+    AppendJsonString(json, value);
+  }
+  json.push_back('}');
+  return json;
+}
+
+// True if AppendJsonString() writes `s` byte for byte between the quotes.
+bool JsonVerbatim(absl::string_view s) {
+  return absl::c_none_of(s, [](char c) {
+    return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+  });
+}
+
+// Checks the tags given to InsertResponse() (`allow_manual`) or
+// UpdateResponse().
+absl::Status CheckTags(absl::string_view what, absl::Span<const TagRecord> tags,
+                       bool allow_manual) {
+  int primaries = 0;
+  int manual = 0;
+  for (const TagRecord& t : tags) {
+    // The any_tag filter finds a friction type between spaces.
+    if (t.friction.empty() ||
+        absl::c_any_of(t.friction, [](char c) { return c == ' '; })) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": tag friction \"", t.friction,
+                       "\" is not a friction type (one word)"));
+    }
+    if (t.source.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": the tag \"", t.friction, "\" has no source"));
+    }
+    if (t.source == kManualSource) {
+      if (!allow_manual) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            what, ": a manual tag (\"", t.friction,
+            "\") among the automatic tags; manual tags are added with "
+            "AddManualTag"));
+      }
+      ++manual;
+    }
+    if (t.primary) ++primaries;
+  }
+  if (primaries > 1 || manual > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": ", primaries, " primary and ", manual,
+                     " manual tags; a response has at most one of each"));
+  }
+  return absl::OkStatus();
+}
+
+// Reads the columns of kTagColumns.
+void ReadTag(const Statement& row, TagRecord& t) {
+  Assign(t.friction, row.ColumnText(0));
+  Assign(t.source, row.ColumnText(1));
+  t.confidence = row.ColumnDouble(2);
+  t.primary = row.ColumnInt64(3) != 0;
+  Assign(t.tagged_by, row.ColumnText(4));
+  Assign(t.note, row.ColumnText(5));
+  t.tagged_at = absl::FromUnixMicros(row.ColumnInt64(6));
+}
+
+// The response's current tags, primary first (a manual tag, else the one
+// stored as primary), the others in the order set, with `primary` as in
+// force now. Or, with `history`, every tag in the order set, with `primary`
+// as stored.
+absl::StatusOr<std::vector<TagRecord>> ReadTags(Connection& conn, int64_t seq,
+                                                bool history) {
+  ASSIGN_OR_RETURN(
+      Statement query,
+      conn.Prepare(absl::StrCat(
+          "SELECT ", kTagColumns, " FROM response_tags WHERE response_seq = ?",
+          history ? "" : " AND is_current = 1", " ORDER BY id")));
+  RETURN_IF_ERROR(query.BindInt64(1, seq));
+  std::vector<TagRecord> tags;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, query.Step());
+    if (!row) break;
+    ReadTag(query, tags.emplace_back());
+  }
+  if (history || tags.empty()) return tags;
+  auto primary = absl::c_find_if(
+      tags, [](const TagRecord& t) { return t.source == kManualSource; });
+  if (primary == tags.end()) {
+    primary =
+        absl::c_find_if(tags, [](const TagRecord& t) { return t.primary; });
+  }
+  for (TagRecord& t : tags) t.primary = false;
+  if (primary != tags.end()) {
+    primary->primary = true;
+    std::rotate(tags.begin(), primary, primary + 1);
+  }
+  return tags;
+}
+
+// Appends `tags` to the response's history as current tags, in order;
+// `secondary` stores them all as not primary.
+absl::Status InsertTags(Connection& conn, int64_t seq,
+                        absl::Span<const TagRecord> tags, bool secondary) {
+  if (tags.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(Statement insert, conn.Prepare(kInsertTagSql));
+  for (const TagRecord& t : tags) {
+    RETURN_IF_ERROR(insert.BindInt64(1, seq));
+    RETURN_IF_ERROR(insert.BindText(2, t.friction));
+    RETURN_IF_ERROR(insert.BindText(3, t.source));
+    RETURN_IF_ERROR(insert.BindDouble(4, t.confidence));
+    RETURN_IF_ERROR(insert.BindInt64(5, t.primary && !secondary ? 1 : 0));
+    RETURN_IF_ERROR(insert.BindText(6, t.tagged_by));
+    RETURN_IF_ERROR(insert.BindText(7, t.note));
+    RETURN_IF_ERROR(insert.BindInt64(8, Micros(t.tagged_at)));
+    RETURN_IF_ERROR(insert.Run());
+    insert.Reset();
+  }
+  return absl::OkStatus();
+}
+
+// Copies the current tags into the responses row: the primary's friction
+// and source, and every current friction type between spaces.
+absl::Status SetTagColumns(Connection& conn, int64_t seq) {
+  ASSIGN_OR_RETURN(std::vector<TagRecord> tags,
+                   ReadTags(conn, seq, /*history=*/false));
+  std::string friction;
+  std::string source;
+  if (!tags.empty() && tags[0].primary) {
+    friction = tags[0].friction;
+    source = tags[0].source;
+  }
+  std::vector<absl::string_view> types;
+  for (const TagRecord& t : tags) types.push_back(t.friction);
+  std::sort(types.begin(), types.end());
+  types.erase(std::unique(types.begin(), types.end()), types.end());
+  const std::string frictions =
+      types.empty() ? "" : absl::StrCat(" ", absl::StrJoin(types, " "), " ");
+  ASSIGN_OR_RETURN(Statement update, conn.Prepare(kSetTagColumnsSql));
+  RETURN_IF_ERROR(update.BindText(1, friction));
+  RETURN_IF_ERROR(update.BindText(2, source));
+  RETURN_IF_ERROR(update.BindText(3, frictions));
+  RETURN_IF_ERROR(update.BindInt64(4, seq));
+  return update.Run();
+}
+
+// Reads the columns of kResponseColumns, then the traits and the tags (with
+// `history`, the tag history too) with statements of their own on `conn`:
+// call it on a row before stepping further.
+absl::Status ReadResponse(Connection& conn, const Statement& row, bool history,
+                          ResponseRecord& r) {
+  r.seq = row.ColumnInt64(0);
+  Assign(r.response_id, row.ColumnText(1));
+  Assign(r.prompt_id, row.ColumnText(2));
+  Assign(r.match_id, row.ColumnText(3));
+  Assign(r.user_id, row.ColumnText(4));
+  Assign(r.rule_id, row.ColumnText(5));
+  Assign(r.rule_version, row.ColumnText(6));
+  Assign(r.definition_id, row.ColumnText(7));
+  r.kind = static_cast<int>(row.ColumnInt64(8));
+  Assign(r.hypothesis, row.ColumnText(9));
+  r.submitted_at = absl::FromUnixMicros(row.ColumnInt64(10));
+  r.updated_at = absl::FromUnixMicros(row.ColumnInt64(11));
+  r.score = row.ColumnIsNull(12)
+                ? std::nullopt
+                : std::optional<int>(static_cast<int>(row.ColumnInt64(12)));
+  Assign(r.text, row.ColumnText(13));
+  Assign(r.interview_status, row.ColumnText(14));
+  Assign(r.body, row.ColumnBlob(16));
+  r.traits.clear();
+  {
+    ASSIGN_OR_RETURN(Statement traits, conn.Prepare(kTraitsOfJsonSql));
+    RETURN_IF_ERROR(traits.BindText(1, row.ColumnText(15)));
+    while (true) {
+      ASSIGN_OR_RETURN(bool member, traits.Step());
+      if (!member) break;
+      r.traits.emplace_back(traits.ColumnText(0), traits.ColumnText(1));
+    }
+  }
+  ASSIGN_OR_RETURN(r.tags, ReadTags(conn, r.seq, /*history=*/false));
+  r.tag_history.clear();
+  if (history) {
+    ASSIGN_OR_RETURN(r.tag_history, ReadTags(conn, r.seq, /*history=*/true));
+  }
+  return absl::OkStatus();
+}
+
+// The response whose `column` (seq, response_id or prompt_id) is `key`, with
+// its tag history; nullopt if there is none.
+template <typename Key>
+absl::StatusOr<std::optional<ResponseRecord>> LookUpResponse(
+    Connection& conn, absl::string_view column, const Key& key) {
+  ASSIGN_OR_RETURN(
+      Statement query,
+      conn.Prepare(absl::StrCat("SELECT ", kResponseColumns,
+                                " FROM responses WHERE ", column, " = ?")));
+  if constexpr (std::is_same_v<Key, int64_t>) {
+    RETURN_IF_ERROR(query.BindInt64(1, key));
+  } else {
+    RETURN_IF_ERROR(query.BindText(1, key));
+  }
+  ASSIGN_OR_RETURN(bool row, query.Step());
+  if (!row) return std::nullopt;
+  std::optional<ResponseRecord> response(std::in_place);
+  RETURN_IF_ERROR(ReadResponse(conn, query, /*history=*/true, *response));
+  return response;
+}
+
+// The seq of the response `response_id`; nullopt if there is none.
+absl::StatusOr<std::optional<int64_t>> ResponseSeq(
+    Connection& conn, absl::string_view response_id) {
+  ASSIGN_OR_RETURN(
+      Statement query,
+      conn.Prepare("SELECT seq FROM responses WHERE response_id = ?"));
+  RETURN_IF_ERROR(query.BindText(1, response_id));
+  ASSIGN_OR_RETURN(bool row, query.Step());
+  if (!row) return std::nullopt;
+  return query.ColumnInt64(0);
+}
+
+// The WHERE terms of a ResponseQuery and their parameters: ?1 friction,
+// ?2 source, ?3 rule_id, ?4 definition_id, ?5 user_id, ?6 from, ?7 to,
+// ?8 the trait's key (or JSON path), ?9 its value, ?10 min_score,
+// ?11 max_score, ?12 text; only those of the present filters appear, so the
+// statements stay few (one per combination of filters, cached).
+// The rule, definition, user and primary friction terms are equalities on
+// the leading column of an index continued by seq and submitted_us
+// (schema.cc, version 4). The time terms read `+submitted_us`: the unary
+// plus keeps SQLite from driving a page by responses_by_submitted (a range
+// scan and a sort of the whole range), while the term is still checked in
+// whichever index the page walks when the index has the column.
+class ResponseTerms {
+ public:
+  explicit ResponseTerms(const ResponseQuery& query) : query_(query) {
+    if (!query.friction.empty()) {
+      if (query.any_tag) {
+        friction_ = absl::StrCat(" ", query.friction, " ");
+        terms_.push_back("instr(frictions, ?1) > 0");
+      } else {
+        friction_ = query.friction;
+        terms_.push_back("friction = ?1");
+      }
+    }
+    if (!query.source.empty()) terms_.push_back("source = ?2");
+    if (!query.rule_id.empty()) terms_.push_back("rule_id = ?3");
+    if (!query.definition_id.empty()) terms_.push_back("definition_id = ?4");
+    if (!query.user_id.empty()) terms_.push_back("user_id = ?5");
+    if (query.from.has_value()) terms_.push_back("+submitted_us >= ?6");
+    if (query.to.has_value()) terms_.push_back("+submitted_us < ?7");
+    if (!query.trait_key.empty()) {
+      // json_extract finds a member by a quoted path ($."key"), which
+      // SQLite 3.40 compares byte for byte with the member's name as
+      // written; that is the key itself unless it has characters that
+      // JSON escapes, for which json_each (slower: a cursor per row)
+      // compares the decoded names.
+      if (JsonVerbatim(query.trait_key)) {
+        trait_key_ = absl::StrCat("$.\"", query.trait_key, "\"");
+        terms_.push_back("json_extract(traits, ?8) = ?9");
+      } else {
+        trait_key_ = query.trait_key;
+        terms_.push_back(
+            "EXISTS (SELECT 1 FROM json_each(responses.traits) "
+            "WHERE json_each.key = ?8 AND json_each.value = ?9)");
+      }
+    }
+    if (query.min_score.has_value()) terms_.push_back("score >= ?10");
+    if (query.max_score.has_value()) terms_.push_back("score <= ?11");
+    if (!query.text_contains.empty()) {
+      // SQLite's lower() folds ASCII only, as the filter is specified.
+      text_ = absl::AsciiStrToLower(query.text_contains);
+      terms_.push_back("instr(lower(text), ?12) > 0");
+    }
+  }
+
+  const std::vector<std::string>& terms() const { return terms_; }
+
+  // True if an equality filter has an index (continued by seq) to walk.
+  bool indexed() const {
+    return (!query_.friction.empty() && !query_.any_tag) ||
+           !query_.rule_id.empty() || !query_.definition_id.empty() ||
+           !query_.user_id.empty();
+  }
+
+  // True if the filters are all columns of responses_by_rule_user.
+  bool in_rule_user_index() const {
+    return (query_.friction.empty() || !query_.any_tag) &&
+           query_.source.empty() && query_.definition_id.empty() &&
+           query_.user_id.empty() && query_.trait_key.empty() &&
+           !query_.min_score.has_value() && !query_.max_score.has_value() &&
+           query_.text_contains.empty();
+  }
+
+  absl::Status Bind(Statement& stmt) const {
+    if (!query_.friction.empty()) RETURN_IF_ERROR(stmt.BindText(1, friction_));
+    if (!query_.source.empty())
+      RETURN_IF_ERROR(stmt.BindText(2, query_.source));
+    if (!query_.rule_id.empty()) {
+      RETURN_IF_ERROR(stmt.BindText(3, query_.rule_id));
+    }
+    if (!query_.definition_id.empty()) {
+      RETURN_IF_ERROR(stmt.BindText(4, query_.definition_id));
+    }
+    if (!query_.user_id.empty()) {
+      RETURN_IF_ERROR(stmt.BindText(5, query_.user_id));
+    }
+    if (query_.from.has_value()) {
+      RETURN_IF_ERROR(stmt.BindInt64(6, Micros(*query_.from)));
+    }
+    if (query_.to.has_value()) {
+      RETURN_IF_ERROR(stmt.BindInt64(7, Micros(*query_.to)));
+    }
+    if (!query_.trait_key.empty()) {
+      RETURN_IF_ERROR(stmt.BindText(8, trait_key_));
+      RETURN_IF_ERROR(stmt.BindText(9, query_.trait_value));
+    }
+    if (query_.min_score.has_value()) {
+      RETURN_IF_ERROR(stmt.BindInt64(10, *query_.min_score));
+    }
+    if (query_.max_score.has_value()) {
+      RETURN_IF_ERROR(stmt.BindInt64(11, *query_.max_score));
+    }
+    if (!query_.text_contains.empty()) {
+      RETURN_IF_ERROR(stmt.BindText(12, text_));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  const ResponseQuery& query_;
+  std::vector<std::string> terms_;
+  // The bound forms of the friction, trait key and text filters.
+  std::string friction_;
+  std::string trait_key_;
+  std::string text_;
+};
+
+// " WHERE a AND b", or "" without terms.
+std::string WhereClause(const std::vector<std::string>& terms) {
+  if (terms.empty()) return "";
+  return absl::StrCat(" WHERE ", absl::StrJoin(terms, " AND "));
+}
+
+// The report's terms on matches, decisions or prompts: the query's rule
+// (?1) and time range (?2, ?3) on `time_column`. The unary plus keeps
+// SQLite from reading a time range through an index on the time alone
+// (matches_by_time), which would fetch every row of the range and sort it
+// for the GROUP BY: the range is checked in the covering index by rule
+// instead (ten times faster over a third of 1,500,000 matches).
+std::vector<std::string> RuleTimeTerms(const ResponseQuery& query,
+                                       absl::string_view time_column) {
+  std::vector<std::string> terms;
+  if (!query.rule_id.empty()) terms.push_back("rule_id = ?1");
+  if (query.from.has_value()) {
+    terms.push_back(absl::StrCat("+", time_column, " >= ?2"));
+  }
+  if (query.to.has_value()) {
+    terms.push_back(absl::StrCat("+", time_column, " < ?3"));
+  }
+  return terms;
+}
+
+absl::Status BindRuleTime(Statement& stmt, const ResponseQuery& query) {
+  if (!query.rule_id.empty()) RETURN_IF_ERROR(stmt.BindText(1, query.rule_id));
+  if (query.from.has_value()) {
+    RETURN_IF_ERROR(stmt.BindInt64(2, Micros(*query.from)));
+  }
+  if (query.to.has_value()) {
+    RETURN_IF_ERROR(stmt.BindInt64(3, Micros(*query.to)));
+  }
+  return absl::OkStatus();
+}
+
+// How many index entries LocateTimeRange() reads at most to find a small
+// range exactly (about 2 ms).
+constexpr int64_t kTimeRangeProbe = 20000;
+
+// Where the responses submitted within the query's time range and below
+// the page boundary (seq < before_seq, 0 for none) lie in seq order, for a
+// page that has no equality filter to walk (see ListResponses()).
+struct SeqBounds {
+  bool empty = false;
+  // The walk's bounds, inclusive; 0 for none.
+  int64_t lo = 0;
+  int64_t hi = 0;
+};
+
+absl::StatusOr<SeqBounds> LocateTimeRange(Connection& conn,
+                                          const ResponseQuery& query,
+                                          int64_t before_seq) {
+  std::vector<std::string> terms;
+  if (query.from.has_value()) terms.push_back("submitted_us >= ?1");
+  if (query.to.has_value()) terms.push_back("submitted_us < ?2");
+  if (before_seq > 0) terms.push_back("seq < ?3");
+  const std::string where = WhereClause(terms);
+  const auto bind = [&](Statement& stmt) -> absl::Status {
+    if (query.from.has_value()) {
+      RETURN_IF_ERROR(stmt.BindInt64(1, Micros(*query.from)));
+    }
+    if (query.to.has_value()) {
+      RETURN_IF_ERROR(stmt.BindInt64(2, Micros(*query.to)));
+    }
+    if (before_seq > 0) RETURN_IF_ERROR(stmt.BindInt64(3, before_seq));
+    return absl::OkStatus();
+  };
+  SeqBounds bounds;
+  // A range of fewer than kTimeRangeProbe responses is located exactly
+  // from the covering index responses_by_submitted: the walk is bounded to
+  // the seqs of its rows, at both ends.
+  {
+    ASSIGN_OR_RETURN(
+        Statement probe,
+        conn.Prepare(absl::StrCat(
+            "SELECT COUNT(*), MIN(seq), MAX(seq) FROM (SELECT seq FROM "
+            "responses INDEXED BY responses_by_submitted",
+            where, " LIMIT ?4)")));
+    RETURN_IF_ERROR(bind(probe));
+    RETURN_IF_ERROR(probe.BindInt64(4, kTimeRangeProbe));
+    ASSIGN_OR_RETURN(bool row, probe.Step());
+    const int64_t count = row ? probe.ColumnInt64(0) : 0;
+    if (count == 0) {
+      bounds.empty = true;
+      return bounds;
+    }
+    if (count < kTimeRangeProbe) {
+      bounds.lo = probe.ColumnInt64(1);
+      bounds.hi = probe.ColumnInt64(2);
+      return bounds;
+    }
+  }
+  // A larger range: if the newest response below the boundary is in it,
+  // the walk finds the page right away (a recent range, or a later page).
+  // Otherwise (an old range) the walk starts at the range's largest seq,
+  // which costs a scan of the range's index entries instead of a walk
+  // over every newer row.
+  {
+    ASSIGN_OR_RETURN(
+        Statement newest,
+        conn.Prepare(before_seq > 0
+                         ? "SELECT submitted_us FROM responses WHERE seq < ?1 "
+                           "ORDER BY seq DESC LIMIT 1"
+                         : "SELECT submitted_us FROM responses "
+                           "ORDER BY seq DESC LIMIT 1"));
+    if (before_seq > 0) RETURN_IF_ERROR(newest.BindInt64(1, before_seq));
+    ASSIGN_OR_RETURN(bool row, newest.Step());
+    if (!row) {
+      bounds.empty = true;
+      return bounds;
+    }
+    const absl::Time at = absl::FromUnixMicros(newest.ColumnInt64(0));
+    if ((!query.from.has_value() || at >= *query.from) &&
+        (!query.to.has_value() || at < *query.to)) {
+      return bounds;
+    }
+  }
+  ASSIGN_OR_RETURN(
+      Statement last,
+      conn.Prepare(absl::StrCat("SELECT MAX(seq) FROM responses INDEXED BY "
+                                "responses_by_submitted",
+                                where)));
+  RETURN_IF_ERROR(bind(last));
+  ASSIGN_OR_RETURN(bool row, last.Step());
+  if (!row || last.ColumnIsNull(0)) {
+    bounds.empty = true;
+    return bounds;
+  }
+  bounds.hi = last.ColumnInt64(0);
+  return bounds;
+}
+
+// The Monday 00:00 UTC that starts the week of `t` (1970-01-05 was a
+// Monday). absl::Time arithmetic saturates, so no time overflows.
+absl::Time WeekStart(absl::Time t) {
+  const absl::Time monday = absl::FromUnixSeconds(4 * 24 * 3600);
+  constexpr absl::Duration kWeek = absl::Hours(7 * 24);
+  absl::Duration rest;
+  int64_t weeks = absl::IDivDuration(t - monday, kWeek, &rest);
+  if (rest < absl::ZeroDuration()) --weeks;
+  return monday + weeks * kWeek;
+}
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(StoreOptions options, std::unique_ptr<Connection> writer)
@@ -475,6 +1086,29 @@ class SqliteStore final : public Store {
       absl::string_view prompt_id, absl::Span<const PromptState> from,
       PromptState to, absl::Time at) override;
   absl::StatusOr<int64_t> ExpirePrompts(absl::Time now) override;
+  absl::StatusOr<ResponseRecord> InsertResponse(
+      const ResponseRecord& response,
+      absl::Span<const PromptState> from) override;
+  absl::StatusOr<ResponseRecord> UpdateResponse(
+      const ResponseRecord& response) override;
+  absl::StatusOr<ResponseRecord> AddManualTag(absl::string_view response_id,
+                                              const TagRecord& tag) override;
+  absl::StatusOr<ResponseRecord> GetResponse(
+      absl::string_view response_id) override;
+  absl::StatusOr<ResponseRecord> GetResponseByPrompt(
+      absl::string_view prompt_id) override;
+  absl::StatusOr<std::vector<ResponseRecord>> ListResponses(
+      const ResponseQuery& query, int64_t before_seq, size_t limit) override;
+  absl::StatusOr<ReportData> GetReportData(const ResponseQuery& query) override;
+  absl::Status ScanRuleUsers(
+      const ResponseQuery& query,
+      absl::FunctionRef<void(const RuleUserRecord&)> fn) override;
+  absl::Status ScanEventsNamed(
+      absl::string_view name,
+      absl::FunctionRef<void(absl::string_view user_id, absl::Time time)> fn)
+      override;
+  absl::StatusOr<std::map<std::string, int64_t>> DeleteUser(
+      absl::string_view user_id) override;
   const std::string& path() const override { return options_.path; }
 
  private:
@@ -499,6 +1133,14 @@ class SqliteStore final : public Store {
 absl::StatusOr<WriteResult> SqliteStore::Write(const WriteBatch& batch) {
   if (batch.events.empty() && batch.traits.empty() && batch.new_users.empty()) {
     return WriteResult{};
+  }
+  // An empty event_id marks a tombstone of the log (see kRealEvent).
+  for (const EventRecord& e : batch.events) {
+    if (e.event_id.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("write: an event \"", e.name, "\" of user \"", e.user_id,
+                       "\" has an empty event_id; every event needs one"));
+    }
   }
   absl::MutexLock lock(&write_mu_);
   Connection& conn = *writer_;
@@ -545,16 +1187,7 @@ absl::StatusOr<WriteResult> SqliteStore::WriteRows(Connection& conn,
       {"users", users_added},
   };
   for (const auto& [name, delta] : deltas) {
-    if (delta == 0) continue;
-    ASSIGN_OR_RETURN(Statement add, conn.Prepare(kAddToCounterSql));
-    RETURN_IF_ERROR(add.BindInt64(1, delta));
-    RETURN_IF_ERROR(add.BindText(2, name));
-    RETURN_IF_ERROR(add.Run());
-    if (sqlite3_changes(conn.db()) != 1) {
-      return absl::DataLossError(absl::StrCat("sqlite store ", conn.path(),
-                                              ": the counter row \"", name,
-                                              "\" is missing"));
-    }
+    RETURN_IF_ERROR(AddToCounter(conn, name, delta));
   }
   return result;
 }
@@ -597,13 +1230,14 @@ absl::Status SqliteStore::ScanRecentEventIds(
     // walking back from the end of the log (O(max_events), no sort), then
     // reads forward from there. One statement, so one snapshot: a
     // concurrent Write() cannot shift the window between the two steps.
+    // Tombstones are neither counted nor returned.
     ASSIGN_OR_RETURN(
         Statement scan,
         conn.Prepare("SELECT event_id FROM events WHERE seq >= COALESCE("
-                     "(SELECT seq FROM events ORDER BY seq DESC "
-                     "LIMIT 1 OFFSET ?), "
+                     "(SELECT seq FROM events WHERE event_id <> '' "
+                     "ORDER BY seq DESC LIMIT 1 OFFSET ?), "
                      "(SELECT MIN(seq) FROM events)) "
-                     "ORDER BY seq"));
+                     "AND event_id <> '' ORDER BY seq"));
     RETURN_IF_ERROR(scan.BindInt64(1, offset));
     while (true) {
       ASSIGN_OR_RETURN(bool row, scan.Step());
@@ -1159,6 +1793,554 @@ absl::StatusOr<int64_t> SqliteStore::ExpirePrompts(absl::Time now) {
     return absl::OkStatus();
   }));
   return expired;
+}
+
+// --- Responses ---
+
+absl::StatusOr<ResponseRecord> SqliteStore::InsertResponse(
+    const ResponseRecord& response, absl::Span<const PromptState> from) {
+  if (response.response_id.empty() || response.prompt_id.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "insert response: response_id (\"", response.response_id,
+        "\") and prompt_id (\"", response.prompt_id, "\") are required"));
+  }
+  RETURN_IF_ERROR(
+      CheckTags("insert response", response.tags, /*allow_manual=*/true));
+  const std::string traits = TraitsJson(response.traits);
+  std::optional<ResponseRecord> stored;
+  absl::MutexLock lock(&write_mu_);
+  Connection& conn = *writer_;
+  // The checks, the insert and the prompt's state change are one
+  // transaction on the one writer: no other answer comes in between.
+  RETURN_IF_ERROR(internal::InTransaction(conn, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(std::optional<PromptRecord> prompt,
+                     LookUpPrompt(conn, response.prompt_id));
+    if (!prompt.has_value()) {
+      return absl::NotFoundError(absl::StrCat("insert response: no prompt \"",
+                                              response.prompt_id, "\""));
+    }
+    {
+      ASSIGN_OR_RETURN(
+          Statement existing,
+          conn.Prepare(
+              "SELECT response_id FROM responses WHERE prompt_id = ?"));
+      RETURN_IF_ERROR(existing.BindText(1, response.prompt_id));
+      ASSIGN_OR_RETURN(bool row, existing.Step());
+      if (row) {
+        return absl::AlreadyExistsError(absl::StrCat(
+            "insert response: prompt \"", response.prompt_id,
+            "\" already has response \"", existing.ColumnText(0), "\""));
+      }
+    }
+    ASSIGN_OR_RETURN(std::optional<int64_t> taken,
+                     ResponseSeq(conn, response.response_id));
+    if (taken.has_value()) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("insert response: response \"", response.response_id,
+                       "\" already exists (for another prompt than \"",
+                       response.prompt_id, "\")"));
+    }
+    if (!absl::c_linear_search(from, prompt->state)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "insert response: prompt \"", response.prompt_id, "\" is ",
+          PromptStateName(prompt->state), "; it takes a response only when ",
+          absl::StrJoin(from, " or ", [](std::string* out, PromptState s) {
+            absl::StrAppend(out, PromptStateName(s));
+          })));
+    }
+    {
+      ASSIGN_OR_RETURN(Statement insert, conn.Prepare(kInsertResponseSql));
+      RETURN_IF_ERROR(insert.BindText(1, response.response_id));
+      RETURN_IF_ERROR(insert.BindText(2, response.prompt_id));
+      RETURN_IF_ERROR(insert.BindText(3, response.match_id));
+      RETURN_IF_ERROR(insert.BindText(4, response.user_id));
+      RETURN_IF_ERROR(insert.BindText(5, response.rule_id));
+      RETURN_IF_ERROR(insert.BindText(6, response.rule_version));
+      RETURN_IF_ERROR(insert.BindText(7, response.definition_id));
+      RETURN_IF_ERROR(insert.BindInt64(8, response.kind));
+      RETURN_IF_ERROR(insert.BindText(9, response.hypothesis));
+      RETURN_IF_ERROR(insert.BindInt64(10, Micros(response.submitted_at)));
+      RETURN_IF_ERROR(insert.BindInt64(11, Micros(response.updated_at)));
+      RETURN_IF_ERROR(response.score.has_value()
+                          ? insert.BindInt64(12, *response.score)
+                          : insert.BindNull(12));
+      RETURN_IF_ERROR(insert.BindText(13, response.text));
+      RETURN_IF_ERROR(insert.BindText(14, response.interview_status));
+      RETURN_IF_ERROR(insert.BindText(15, traits));
+      RETURN_IF_ERROR(insert.BindBlob(16, response.body));
+      RETURN_IF_ERROR(insert.Run());
+    }
+    const int64_t seq = sqlite3_last_insert_rowid(conn.db());
+    RETURN_IF_ERROR(InsertTags(conn, seq, response.tags, /*secondary=*/false));
+    RETURN_IF_ERROR(SetTagColumns(conn, seq));
+    {
+      ASSIGN_OR_RETURN(Statement answer, conn.Prepare(kAnswerPromptSql));
+      RETURN_IF_ERROR(answer.BindInt64(1, Micros(response.submitted_at)));
+      RETURN_IF_ERROR(answer.BindText(2, response.prompt_id));
+      RETURN_IF_ERROR(answer.Run());
+    }
+    // Read back: the record returned is the row as stored.
+    ASSIGN_OR_RETURN(stored, LookUpResponse(conn, "seq", seq));
+    if (!stored.has_value()) {
+      return absl::InternalError(absl::StrCat(
+          "insert response: response \"", response.response_id, "\" vanished"));
+    }
+    return absl::OkStatus();
+  }));
+  return *std::move(stored);
+}
+
+absl::StatusOr<ResponseRecord> SqliteStore::UpdateResponse(
+    const ResponseRecord& response) {
+  RETURN_IF_ERROR(
+      CheckTags("update response", response.tags, /*allow_manual=*/false));
+  std::optional<ResponseRecord> stored;
+  absl::MutexLock lock(&write_mu_);
+  Connection& conn = *writer_;
+  RETURN_IF_ERROR(internal::InTransaction(conn, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(std::optional<int64_t> seq,
+                     ResponseSeq(conn, response.response_id));
+    if (!seq.has_value()) {
+      return absl::NotFoundError(absl::StrCat("update response: no response \"",
+                                              response.response_id, "\""));
+    }
+    {
+      ASSIGN_OR_RETURN(Statement update, conn.Prepare(kUpdateResponseSql));
+      RETURN_IF_ERROR(update.BindText(1, response.interview_status));
+      RETURN_IF_ERROR(update.BindText(2, response.text));
+      RETURN_IF_ERROR(response.score.has_value()
+                          ? update.BindInt64(3, *response.score)
+                          : update.BindNull(3));
+      RETURN_IF_ERROR(update.BindBlob(4, response.body));
+      RETURN_IF_ERROR(update.BindInt64(5, Micros(response.updated_at)));
+      RETURN_IF_ERROR(update.BindInt64(6, *seq));
+      RETURN_IF_ERROR(update.Run());
+    }
+    ASSIGN_OR_RETURN(std::vector<TagRecord> current,
+                     ReadTags(conn, *seq, /*history=*/false));
+    const bool manual = !current.empty() && current[0].source == kManualSource;
+    // The automatic tags as stored (ReadTags() computed `primary` as in
+    // force; a manual tag's presence makes them all secondary).
+    std::vector<TagRecord> automatic;
+    {
+      ASSIGN_OR_RETURN(
+          Statement query,
+          conn.Prepare(absl::StrCat(
+              "SELECT ", kTagColumns,
+              " FROM response_tags WHERE response_seq = ? AND is_current = 1 "
+              "AND source <> 'manual' ORDER BY id")));
+      RETURN_IF_ERROR(query.BindInt64(1, *seq));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, query.Step());
+        if (!row) break;
+        ReadTag(query, automatic.emplace_back());
+      }
+    }
+    // The same tags again (an interview's later status that tagged the
+    // same way) change nothing: the history records changes only.
+    const bool same = absl::c_equal(
+        automatic, response.tags,
+        [manual](const TagRecord& old, const TagRecord& now) {
+          return old.friction == now.friction && old.source == now.source &&
+                 old.confidence == now.confidence &&
+                 old.primary == (now.primary && !manual);
+        });
+    if (!same) {
+      ASSIGN_OR_RETURN(Statement retire, conn.Prepare(kRetireAutomaticTagsSql));
+      RETURN_IF_ERROR(retire.BindInt64(1, *seq));
+      RETURN_IF_ERROR(retire.Run());
+      RETURN_IF_ERROR(InsertTags(conn, *seq, response.tags, manual));
+      RETURN_IF_ERROR(SetTagColumns(conn, *seq));
+    }
+    ASSIGN_OR_RETURN(stored, LookUpResponse(conn, "seq", *seq));
+    if (!stored.has_value()) {
+      return absl::InternalError(absl::StrCat(
+          "update response: response \"", response.response_id, "\" vanished"));
+    }
+    return absl::OkStatus();
+  }));
+  return *std::move(stored);
+}
+
+absl::StatusOr<ResponseRecord> SqliteStore::AddManualTag(
+    absl::string_view response_id, const TagRecord& tag) {
+  if (tag.source != kManualSource) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("add manual tag: the tag's source is \"", tag.source,
+                     "\"; a manual tag has source \"manual\""));
+  }
+  RETURN_IF_ERROR(CheckTags("add manual tag", {tag}, /*allow_manual=*/true));
+  std::optional<ResponseRecord> stored;
+  absl::MutexLock lock(&write_mu_);
+  Connection& conn = *writer_;
+  RETURN_IF_ERROR(internal::InTransaction(conn, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(std::optional<int64_t> seq,
+                     ResponseSeq(conn, response_id));
+    if (!seq.has_value()) {
+      return absl::NotFoundError(
+          absl::StrCat("add manual tag: no response \"", response_id, "\""));
+    }
+    {
+      ASSIGN_OR_RETURN(Statement retire, conn.Prepare(kRetireManualTagsSql));
+      RETURN_IF_ERROR(retire.BindInt64(1, *seq));
+      RETURN_IF_ERROR(retire.Run());
+    }
+    TagRecord primary = tag;
+    primary.primary = true;
+    RETURN_IF_ERROR(InsertTags(conn, *seq, {primary}, /*secondary=*/false));
+    RETURN_IF_ERROR(SetTagColumns(conn, *seq));
+    ASSIGN_OR_RETURN(stored, LookUpResponse(conn, "seq", *seq));
+    if (!stored.has_value()) {
+      return absl::InternalError(absl::StrCat("add manual tag: response \"",
+                                              response_id, "\" vanished"));
+    }
+    return absl::OkStatus();
+  }));
+  return *std::move(stored);
+}
+
+absl::StatusOr<ResponseRecord> SqliteStore::GetResponse(
+    absl::string_view response_id) {
+  std::optional<ResponseRecord> response;
+  RETURN_IF_ERROR(WithReader([&](Connection& conn) -> absl::Status {
+    return internal::InReadTransaction(conn, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(response,
+                       LookUpResponse(conn, "response_id", response_id));
+      return absl::OkStatus();
+    });
+  }));
+  if (!response.has_value()) {
+    return absl::NotFoundError(
+        absl::StrCat("get response: no response \"", response_id, "\""));
+  }
+  return *std::move(response);
+}
+
+absl::StatusOr<ResponseRecord> SqliteStore::GetResponseByPrompt(
+    absl::string_view prompt_id) {
+  std::optional<ResponseRecord> response;
+  RETURN_IF_ERROR(WithReader([&](Connection& conn) -> absl::Status {
+    return internal::InReadTransaction(conn, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(response, LookUpResponse(conn, "prompt_id", prompt_id));
+      return absl::OkStatus();
+    });
+  }));
+  if (!response.has_value()) {
+    return absl::NotFoundError(absl::StrCat("get response by prompt: prompt \"",
+                                            prompt_id, "\" has no response"));
+  }
+  return *std::move(response);
+}
+
+absl::StatusOr<std::vector<ResponseRecord>> SqliteStore::ListResponses(
+    const ResponseQuery& query, int64_t before_seq, size_t limit) {
+  if (before_seq < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("list responses: before_seq ", before_seq,
+                     " is negative; pass 0 for the newest responses"));
+  }
+  std::vector<ResponseRecord> responses;
+  if (limit == 0) return responses;
+  const ResponseTerms filter(query);
+  // A page walks rows newest first and stops when it is full: along the
+  // index of an equality filter (rule, definition, user, primary friction)
+  // if there is one, else along the table in seq order, from the page
+  // boundary. A time range alone would make that walk read every row newer
+  // than the range first, so LocateTimeRange() bounds the walk to where
+  // the range lies in seq order.
+  const bool locate =
+      !filter.indexed() && (query.from.has_value() || query.to.has_value());
+  RETURN_IF_ERROR(WithReader([&](Connection& conn) -> absl::Status {
+    // One snapshot for the page and the tags of its rows.
+    return internal::InReadTransaction(conn, [&]() -> absl::Status {
+      SeqBounds bounds;
+      if (locate) {
+        ASSIGN_OR_RETURN(bounds, LocateTimeRange(conn, query, before_seq));
+        if (bounds.empty) return absl::OkStatus();
+      }
+      std::vector<std::string> terms = filter.terms();
+      if (before_seq > 0) terms.push_back("seq < ?13");
+      if (bounds.lo > 0) terms.push_back("seq >= ?15");
+      if (bounds.hi > 0) terms.push_back("seq <= ?16");
+      ASSIGN_OR_RETURN(
+          Statement page,
+          conn.Prepare(absl::StrCat("SELECT ", kResponseColumns,
+                                    " FROM responses", WhereClause(terms),
+                                    " ORDER BY seq DESC LIMIT ?14")));
+      RETURN_IF_ERROR(filter.Bind(page));
+      if (before_seq > 0) RETURN_IF_ERROR(page.BindInt64(13, before_seq));
+      RETURN_IF_ERROR(page.BindInt64(14, SqlLimit(limit)));
+      if (bounds.lo > 0) RETURN_IF_ERROR(page.BindInt64(15, bounds.lo));
+      if (bounds.hi > 0) RETURN_IF_ERROR(page.BindInt64(16, bounds.hi));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, page.Step());
+        if (!row) return absl::OkStatus();
+        RETURN_IF_ERROR(ReadResponse(conn, page, /*history=*/false,
+                                     responses.emplace_back()));
+      }
+    });
+  }));
+  return responses;
+}
+
+absl::StatusOr<ReportData> SqliteStore::GetReportData(
+    const ResponseQuery& query) {
+  const ResponseTerms filter(query);
+  const std::string matches_sql = absl::StrCat(
+      "SELECT rule_id, COUNT(*) FROM matches",
+      WhereClause(RuleTimeTerms(query, "matched_at_us")), " GROUP BY rule_id");
+  const std::string decisions_sql =
+      absl::StrCat("SELECT rule_id, outcome, COUNT(*) FROM decisions",
+                   WhereClause(RuleTimeTerms(query, "decided_at_us")),
+                   " GROUP BY rule_id, outcome");
+  const std::string prompts_sql = absl::StrCat(
+      "SELECT rule_id, COUNT(delivered_us), COUNT(shown_us), "
+      "COUNT(CASE WHEN state = 4 THEN 1 END) FROM prompts",
+      WhereClause(RuleTimeTerms(query, "created_us")), " GROUP BY rule_id");
+  // With the rule, primary friction and time filters alone (the usual
+  // report), the covering index responses_by_rule_user has every column
+  // read and filtered: the table rows (and their bodies) are not read.
+  const std::string responses_sql = absl::StrCat(
+      "SELECT rule_id, friction, hypothesis, submitted_us FROM responses",
+      filter.in_rule_user_index() ? " INDEXED BY responses_by_rule_user" : "",
+      WhereClause(filter.terms()));
+
+  std::map<std::string, RuleReportData, std::less<>> rules;
+  auto rule = [&](absl::string_view rule_id) -> RuleReportData& {
+    auto it = rules.find(rule_id);
+    if (it == rules.end()) {
+      it = rules.emplace(std::string(rule_id), RuleReportData{}).first;
+      it->second.rule_id = it->first;
+    }
+    return it->second;
+  };
+  std::map<absl::Time, std::map<std::string, int64_t>> weeks;
+  RETURN_IF_ERROR(WithReader([&](Connection& conn) -> absl::Status {
+    // One snapshot for all the figures, so that they add up.
+    return internal::InReadTransaction(conn, [&]() -> absl::Status {
+      {
+        ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(matches_sql));
+        RETURN_IF_ERROR(BindRuleTime(stmt, query));
+        while (true) {
+          ASSIGN_OR_RETURN(bool row, stmt.Step());
+          if (!row) break;
+          rule(stmt.ColumnText(0)).matches = stmt.ColumnInt64(1);
+        }
+      }
+      {
+        ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(decisions_sql));
+        RETURN_IF_ERROR(BindRuleTime(stmt, query));
+        while (true) {
+          ASSIGN_OR_RETURN(bool row, stmt.Step());
+          if (!row) break;
+          rule(stmt.ColumnText(0)).decisions[std::string(stmt.ColumnText(1))] =
+              stmt.ColumnInt64(2);
+        }
+      }
+      {
+        ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(prompts_sql));
+        RETURN_IF_ERROR(BindRuleTime(stmt, query));
+        while (true) {
+          ASSIGN_OR_RETURN(bool row, stmt.Step());
+          if (!row) break;
+          RuleReportData& r = rule(stmt.ColumnText(0));
+          r.delivered = stmt.ColumnInt64(1);
+          r.shown = stmt.ColumnInt64(2);
+          r.answered = stmt.ColumnInt64(3);
+        }
+      }
+      // Responses are grouped here rather than by GROUP BY: one pass over
+      // the rows both per rule and per week, with no sort of the rows.
+      ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(responses_sql));
+      RETURN_IF_ERROR(filter.Bind(stmt));
+      RuleReportData* last = nullptr;
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        const absl::string_view rule_id = stmt.ColumnText(0);
+        if (last == nullptr || last->rule_id != rule_id) last = &rule(rule_id);
+        const absl::string_view friction = stmt.ColumnText(1);
+        const absl::string_view hypothesis = stmt.ColumnText(2);
+        ++last->friction[std::string(friction)];
+        if (!hypothesis.empty()) {
+          ++last->with_hypothesis;
+          if (hypothesis != friction) ++last->hypothesis_mismatches;
+        }
+        const absl::Time week =
+            WeekStart(absl::FromUnixMicros(stmt.ColumnInt64(3)));
+        ++weeks[week][std::string(friction)];
+      }
+      return absl::OkStatus();
+    });
+  }));
+  ReportData report;
+  report.rules.reserve(rules.size());
+  for (auto& [id, data] : rules) report.rules.push_back(std::move(data));
+  report.trend.reserve(weeks.size());
+  for (auto& [start, friction] : weeks) {
+    report.trend.push_back(WeekReportData{start, std::move(friction)});
+  }
+  return report;
+}
+
+absl::Status SqliteStore::ScanRuleUsers(
+    const ResponseQuery& query,
+    absl::FunctionRef<void(const RuleUserRecord&)> fn) {
+  // Two streams in (rule_id, user_id) order, merged here: the matches
+  // (matches_by_rule_user; a user's matches of a rule are adjacent, so
+  // grouping them is a comparison with the previous row) and the users
+  // with a response (DISTINCT over responses_by_rule_user). Both are scans
+  // of a covering index in its order, without a sort. A GROUP BY in SQL,
+  // or a correlated EXISTS per pair (a B-tree search each), measured
+  // slower at 1,500,000 matches.
+  const std::string matches_sql =
+      absl::StrCat("SELECT rule_id, user_id, matched_at_us FROM matches",
+                   WhereClause(RuleTimeTerms(query, "matched_at_us")),
+                   " ORDER BY rule_id, user_id");
+  const std::string responded_sql =
+      absl::StrCat("SELECT DISTINCT rule_id, user_id FROM responses",
+                   query.rule_id.empty() ? "" : " WHERE rule_id = ?1",
+                   " ORDER BY rule_id, user_id");
+  return WithReader([&](Connection& conn) -> absl::Status {
+    return internal::InReadTransaction(conn, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(Statement matches, conn.Prepare(matches_sql));
+      RETURN_IF_ERROR(BindRuleTime(matches, query));
+      ASSIGN_OR_RETURN(Statement responded, conn.Prepare(responded_sql));
+      if (!query.rule_id.empty()) {
+        RETURN_IF_ERROR(responded.BindText(1, query.rule_id));
+      }
+      // The responded stream's current pair; views valid until its next
+      // step. SQLite's BINARY collation orders as string_view compares
+      // (bytes, then length), so the merge agrees with both ORDER BYs.
+      bool more_responded = false;
+      absl::string_view responded_rule;
+      absl::string_view responded_user;
+      const auto next_responded = [&]() -> absl::Status {
+        ASSIGN_OR_RETURN(more_responded, responded.Step());
+        if (more_responded) {
+          responded_rule = responded.ColumnText(0);
+          responded_user = responded.ColumnText(1);
+        }
+        return absl::OkStatus();
+      };
+      RETURN_IF_ERROR(next_responded());
+      // The pair being grouped; reused, so its strings keep their capacity.
+      RuleUserRecord record;
+      bool open = false;
+      const auto emit = [&]() -> absl::Status {
+        while (more_responded) {
+          const int by_rule = responded_rule.compare(record.rule_id);
+          if (by_rule > 0 ||
+              (by_rule == 0 && responded_user.compare(record.user_id) >= 0)) {
+            break;
+          }
+          RETURN_IF_ERROR(next_responded());
+        }
+        record.responded = more_responded && responded_rule == record.rule_id &&
+                           responded_user == record.user_id;
+        fn(record);
+        return absl::OkStatus();
+      };
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, matches.Step());
+        if (!row) break;
+        const absl::string_view rule_id = matches.ColumnText(0);
+        const absl::string_view user_id = matches.ColumnText(1);
+        const absl::Time at = absl::FromUnixMicros(matches.ColumnInt64(2));
+        if (open && rule_id == record.rule_id && user_id == record.user_id) {
+          record.first_matched_at = std::min(record.first_matched_at, at);
+          continue;
+        }
+        if (open) RETURN_IF_ERROR(emit());
+        Assign(record.rule_id, rule_id);
+        Assign(record.user_id, user_id);
+        record.first_matched_at = at;
+        open = true;
+      }
+      if (open) RETURN_IF_ERROR(emit());
+      return absl::OkStatus();
+    });
+  });
+}
+
+absl::Status SqliteStore::ScanEventsNamed(
+    absl::string_view name,
+    absl::FunctionRef<void(absl::string_view user_id, absl::Time time)> fn) {
+  return WithReader([&](Connection& conn) -> absl::Status {
+    // A sequential scan of the log (it has no index but its seq).
+    ASSIGN_OR_RETURN(
+        Statement scan,
+        conn.Prepare(absl::StrCat("SELECT user_id, event_time_us FROM events "
+                                  "WHERE name = ? AND ",
+                                  kRealEvent, " ORDER BY seq")));
+    RETURN_IF_ERROR(scan.BindText(1, name));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, scan.Step());
+      if (!row) return absl::OkStatus();
+      fn(scan.ColumnText(0), absl::FromUnixMicros(scan.ColumnInt64(1)));
+    }
+  });
+}
+
+// --- Deletion ---
+
+absl::StatusOr<std::map<std::string, int64_t>> SqliteStore::DeleteUser(
+    absl::string_view user_id) {
+  if (user_id.empty()) {
+    return absl::InvalidArgumentError("delete user: empty user_id");
+  }
+  // Each derived table is deleted from by its user index (response_tags by
+  // the user's responses); the events by a scan of the log.
+  static constexpr std::pair<const char*, const char*> kDeletes[] = {
+      {"response_tags",
+       "DELETE FROM response_tags WHERE response_seq IN "
+       "(SELECT seq FROM responses WHERE user_id = ?)"},
+      {"responses", "DELETE FROM responses WHERE user_id = ?"},
+      {"prompts", "DELETE FROM prompts WHERE user_id = ?"},
+      {"decisions", "DELETE FROM decisions WHERE user_id = ?"},
+      {"matches", "DELETE FROM matches WHERE user_id = ?"},
+      {"traits", "DELETE FROM traits WHERE user_id = ?"},
+      {"users", "DELETE FROM users WHERE user_id = ?"},
+      {"events", "DELETE FROM events WHERE user_id = ?"},
+  };
+  std::map<std::string, int64_t> removed;
+  absl::MutexLock lock(&write_mu_);
+  Connection& conn = *writer_;
+  RETURN_IF_ERROR(internal::InTransaction(conn, [&]() -> absl::Status {
+    removed.clear();  // nothing of a failed attempt counts
+    ASSIGN_OR_RETURN(
+        const int64_t max_seq_before,
+        conn.QueryInt64("SELECT COALESCE(MAX(seq), 0) FROM events"));
+    for (const auto& [table, sql] : kDeletes) {
+      ASSIGN_OR_RETURN(Statement del, conn.Prepare(sql));
+      RETURN_IF_ERROR(del.BindText(1, user_id));
+      RETURN_IF_ERROR(del.Run());
+      removed[table] = sqlite3_changes(conn.db());
+    }
+    // A tombstone keeps the largest seq given (see kRealEvent). Tombstones
+    // have an empty user_id, so the delete above never removes one.
+    ASSIGN_OR_RETURN(
+        const int64_t max_seq_after,
+        conn.QueryInt64("SELECT COALESCE(MAX(seq), 0) FROM events"));
+    if (max_seq_after < max_seq_before) {
+      ASSIGN_OR_RETURN(
+          Statement tombstone,
+          conn.Prepare("INSERT INTO events(seq, event_id, user_id, name, "
+                       "event_time_us, received_us, payload) "
+                       "VALUES(?, '', '', '', 0, 0, x'')"));
+      RETURN_IF_ERROR(tombstone.BindInt64(1, max_seq_before));
+      RETURN_IF_ERROR(tombstone.Run());
+    }
+    const std::pair<const char*, int64_t> deltas[] = {
+        {"events", -removed["events"]},
+        {"users", -removed["users"]},
+    };
+    for (const auto& [name, delta] : deltas) {
+      RETURN_IF_ERROR(AddToCounter(conn, name, delta));
+    }
+    return absl::OkStatus();
+  }));
+  return removed;
 }
 
 }  // namespace

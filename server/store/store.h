@@ -39,6 +39,7 @@ struct StoreOptions {
 
 // One event as appended to the event log.
 struct EventRecord {
+  // Not empty (Write() refuses an event without one).
   std::string event_id;
   std::string user_id;
   std::string name;
@@ -197,12 +198,15 @@ struct PromptRecord {
 
 // One friction tag of a response. Times with microsecond precision.
 struct TagRecord {
-  // product, process, pricing, perception or unknown.
+  // product, process, pricing, perception or unknown: one word, not empty.
   std::string friction;
   // choice, text, hypothesis or manual.
   std::string source;
   // 0..1.
   double confidence = 0;
+  // Among the current tags (ResponseRecord::tags): the primary one, a
+  // current manual tag if there is one. In the history: as the tag was
+  // stored.
   bool primary = false;
   // Manual tags: the API key's name and why.
   std::string tagged_by;
@@ -244,9 +248,12 @@ struct ResponseRecord {
   // The user's traits at match time as key and display value (strings as
   // they are, numbers like 3 or 2.5, booleans true/false): the trait filter.
   std::vector<std::pair<std::string, std::string>> traits;
-  // The current tags, primary first (at most one primary).
+  // The current tags, primary first (at most one primary), the others in
+  // the order they were set.
   std::vector<TagRecord> tags;
-  // Every tag ever set, oldest first. Filled by GetResponse() only.
+  // Every tag ever set, oldest first. Filled by the methods that return one
+  // response (GetResponse(), GetResponseByPrompt() and the changes), not by
+  // ListResponses(); ignored by the writes.
   std::vector<TagRecord> tag_history;
   // Opaque to the store: a serialized hark.v1.Response (answers, match
   // context); its tags are not read from here.
@@ -267,7 +274,9 @@ struct ResponseQuery {
   // submitted_at in [from, to).
   std::optional<absl::Time> from;
   std::optional<absl::Time> to;
-  // A trait at match time: key and display value (exact match).
+  // A trait at match time: key and display value (exact match). Applies
+  // when trait_key is not empty; trait_value is then compared exactly (an
+  // empty one matches an empty display value, not any value).
   std::string trait_key;
   std::string trait_value;
   // score within [min_score, max_score]; a response without score never
@@ -291,7 +300,7 @@ struct RuleReportData {
   int64_t delivered = 0;
   int64_t shown = 0;
   int64_t answered = 0;
-  // Responses by primary friction type.
+  // Responses by primary friction type ("" for one without a primary tag).
   std::map<std::string, int64_t> friction;
   // Responses whose stored hypothesis is not empty, and those of them
   // whose primary friction differs from it.
@@ -319,7 +328,8 @@ struct RuleUserRecord {
   std::string user_id;
   // The user's first match of the rule within the query's time range.
   absl::Time first_matched_at;
-  // The user has a response to a prompt of this rule.
+  // The user has a response to a prompt of this rule (at any time: the
+  // time range selects matches only).
   bool responded = false;
 };
 
@@ -329,8 +339,9 @@ struct StoreStats {
 };
 
 // Thread safety: every method may be called from any thread. The writing
-// methods (Write, AppendMatches, SaveCheckpoint) are serialized: they share
-// one writer connection under one mutex, so each runs as its own
+// methods (Write, AppendMatches, SaveCheckpoint, AppendDecisions, the prompt
+// and response changes, DeleteUser) are serialized: they share one writer
+// connection under one mutex, so each runs as its own
 // transaction and a call may wait for another thread's write to commit. The
 // read methods run concurrently with writes and with each other (file
 // databases). Each read statement sees a consistent snapshot: a
@@ -349,7 +360,8 @@ class Store {
   // Appends and upserts everything in `batch` in one transaction and returns
   // the sequence numbers its events got (see WriteResult; the store checks
   // that they are consecutive and fails the whole write otherwise). On error
-  // nothing of the batch is stored.
+  // nothing of the batch is stored. INVALID_ARGUMENT, storing nothing, if an
+  // event has an empty event_id.
   virtual absl::StatusOr<WriteResult> Write(const WriteBatch& batch) = 0;
 
   // Calls `fn` with the event ids of the newest `max_events` events of the
@@ -497,7 +509,13 @@ class Store {
   // of `from`. Returns the stored record with seq set. FAILED_PRECONDITION
   // (storing nothing) if the prompt is in another state, ALREADY_EXISTS if
   // the prompt has a response (the caller reads it with
-  // GetResponseByPrompt()), NOT_FOUND if there is no such prompt.
+  // GetResponseByPrompt()), NOT_FOUND if there is no such prompt. The checks
+  // come in this order: NOT_FOUND, ALREADY_EXISTS (also for a response_id
+  // that another prompt's response has), FAILED_PRECONDITION, so that a
+  // retry of a stored response gets ALREADY_EXISTS although its prompt is
+  // answered. INVALID_ARGUMENT for an empty response_id or prompt_id, tags
+  // with more than one primary or manual tag, or a friction that is not one
+  // word.
   virtual absl::StatusOr<ResponseRecord> InsertResponse(
       const ResponseRecord& response, absl::Span<const PromptState> from);
 
@@ -506,14 +524,21 @@ class Store {
   // `response.tags` (which hold no manual tag): the old automatic tags stop
   // being current, the new ones are appended to the history. While a manual
   // tag is current it stays primary and the new tags are stored as
-  // secondary. Returns the record as stored. NOT_FOUND if there is none.
+  // secondary. New tags equal to the current automatic ones (friction,
+  // source, confidence, primary as it would be stored) are not a change:
+  // the tags and the history stay as they are. The other fields (traits,
+  // hypothesis, submitted_at, ...) keep their stored values. Returns the
+  // record as stored. NOT_FOUND if there is none; INVALID_ARGUMENT for a
+  // manual tag among the tags.
   virtual absl::StatusOr<ResponseRecord> UpdateResponse(
       const ResponseRecord& response);
 
   // Adds a manual tag (tag.source == "manual"): it becomes the primary tag
   // and replaces an earlier manual tag; automatic tags stay current as
-  // secondary ones. Appended to the history. Returns the record with its
-  // history. NOT_FOUND if there is no such response.
+  // secondary ones. Appended to the history; updated_at does not change
+  // (the tag has its own time). Returns the record with its history.
+  // NOT_FOUND if there is no such response; INVALID_ARGUMENT if the tag's
+  // source is not "manual".
   virtual absl::StatusOr<ResponseRecord> AddManualTag(
       absl::string_view response_id, const TagRecord& tag);
 
@@ -526,11 +551,21 @@ class Store {
   // Up to `limit` responses matching `query` with seq < before_seq (0: from
   // the newest), newest first (seq descending), with their current tags
   // (no history). Paging by seq never skips or repeats a response while new
-  // ones arrive (they get larger seqs).
+  // ones arrive (they get larger seqs). INVALID_ARGUMENT for a negative
+  // before_seq.
+  // Cost: with a rule, definition, user or primary friction filter, a page
+  // reads O(log n + page) index entries past the rows it rejects for the
+  // other filters. Otherwise it walks the responses newest first from
+  // before_seq until the page is full (bounded to where the time range
+  // lies, if there is one), so a rare match of the other filters (source,
+  // trait, score, text, any_tag) reads much of the table; combine them with
+  // one of the indexed filters.
   virtual absl::StatusOr<std::vector<ResponseRecord>> ListResponses(
       const ResponseQuery& query, int64_t before_seq, size_t limit);
 
-  // The report's aggregates over `query` (see RuleReportData).
+  // The report's aggregates over `query` (see RuleReportData), ordered by
+  // rule_id, all from one snapshot of the database. A rule appears if it has
+  // any figure in the query's range.
   virtual absl::StatusOr<ReportData> GetReportData(const ResponseQuery& query);
 
   // Calls `fn` with each (rule, user) pair of the stored matches within the
@@ -539,8 +574,8 @@ class Store {
       const ResponseQuery& query,
       absl::FunctionRef<void(const RuleUserRecord&)> fn);
 
-  // Calls `fn` with the user and time of every event named `name` in the
-  // log, in log order (a sequential scan of the log).
+  // Calls `fn` with the user and event_time of every event named `name` in
+  // the log, in log order (a sequential scan of the log).
   virtual absl::Status ScanEventsNamed(
       absl::string_view name,
       absl::FunctionRef<void(absl::string_view user_id, absl::Time time)> fn);
@@ -550,7 +585,9 @@ class Store {
   // Returns the rows removed by table name (every table, 0 included).
   // Counters (GetStats) follow; event sequence numbers and feed sequence
   // numbers are never reused afterwards. Scans the event log (not indexed
-  // by user).
+  // by user), holding the writer meanwhile. Engine checkpoints are left as
+  // they are (their state is opaque to the store). INVALID_ARGUMENT for an
+  // empty user_id.
   virtual absl::StatusOr<std::map<std::string, int64_t>> DeleteUser(
       absl::string_view user_id);
 
@@ -664,8 +701,7 @@ inline absl::Status Store::ScanRuleUsers(
   return absl::UnimplementedError("Store::ScanRuleUsers");
 }
 inline absl::Status Store::ScanEventsNamed(
-    absl::string_view,
-    absl::FunctionRef<void(absl::string_view, absl::Time)>) {
+    absl::string_view, absl::FunctionRef<void(absl::string_view, absl::Time)>) {
   return absl::UnimplementedError("Store::ScanEventsNamed");
 }
 inline absl::StatusOr<std::map<std::string, int64_t>> Store::DeleteUser(

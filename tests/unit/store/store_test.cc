@@ -191,7 +191,8 @@ TEST_F(SqliteStoreTest, EmptyStringsAndPayloadsRoundTrip) {
   std::unique_ptr<Store> store = OpenOrDie(MemoryOptions());
   ASSERT_NE(store, nullptr);
   WriteBatch batch;
-  batch.events.push_back(EventRecord{"", "", "", kT0, kT0, ""});
+  // The event_id is required (an empty one marks a tombstone of the log).
+  batch.events.push_back(EventRecord{"e", "", "", kT0, kT0, ""});
   batch.traits.push_back(Trait("u", "k", "", kT0));
   ASSERT_TRUE(store->Write(batch).ok());
   int n = 0;
