@@ -1755,11 +1755,6 @@ int ResponsesList(const Args& args) {
   }
   if (!result.failure.ok()) {
     PrintRpcError("list responses", result.failure, args, *key, kReviewReaders);
-    if (result.failure.code() == absl::StatusCode::kInvalidArgument &&
-        page_token != nullptr && result.pages == 0) {
-      std::cerr << "  hint: --page-token takes the token a previous 'hark "
-                   "responses list' printed, with the same filters\n";
-    }
     if (result.pages > 0) {
       std::cerr << "  note: the pages above arrived before the failure; "
                    "resume with --page-token "
@@ -2094,11 +2089,7 @@ int PromptsAnswer(const Args& args) {
     const absl::Status failure = FromGrpc(status);
     PrintRpcError(absl::StrCat("answer prompt ", prompt_id), failure, args,
                   *key, "ingest or admin");
-    if (failure.code() == absl::StatusCode::kInvalidArgument) {
-      std::cerr << "  hint: the question ids, types and choice ids are in "
-                   "the prompt ('hark prompts watch --format json' shows "
-                   "them; 'hark explain USER' shows its history)\n";
-    } else if (failure.code() == absl::StatusCode::kNotFound) {
+    if (failure.code() == absl::StatusCode::kNotFound) {
       std::cerr << "  hint: prompt ids come from 'hark prompts USER' or "
                    "'hark prompts watch'\n";
     }
@@ -2142,13 +2133,8 @@ int PromptsInterview(const Args& args) {
   hark::v1::RecordInterviewResponse response;
   grpc::Status status = stub->RecordInterview(&context, request, &response);
   if (!status.ok()) {
-    const absl::Status failure = FromGrpc(status);
-    PrintRpcError(absl::StrCat("record interview ", prompt_id), failure, args,
-                  *key, "ingest or admin");
-    if (failure.code() == absl::StatusCode::kFailedPrecondition) {
-      std::cerr << "  hint: statuses move accepted -> booked -> completed or "
-                   "no_show; declined and completed are final\n";
-    }
+    PrintRpcError(absl::StrCat("record interview ", prompt_id),
+                  FromGrpc(status), args, *key, "ingest or admin");
     return kExitFailure;
   }
   std::cout << FormatInterviewResult(prompt_id, status_name, response);

@@ -55,6 +55,11 @@ std::string ShareOf(double fraction, uint64_t whole) {
   return absl::StrCat(Percent(fraction, whole), " of ", WithThousands(whole));
 }
 
+// ShareOf for a group of users, "none" for an empty group.
+std::string OutcomeShare(double fraction, uint64_t users) {
+  return users == 0 ? "none" : ShareOf(fraction, users);
+}
+
 // "pricing 6, product 3, process 1": the three most frequent, ties by name.
 std::string TopFriction(const CountMap& friction) {
   std::vector<std::pair<uint64_t, std::string>> counts;
@@ -171,10 +176,10 @@ std::string FormatReport(const Report& report) {
            r.matched_users() == 0
                ? "-"
                : absl::StrCat(
-                     ShareOf(r.outcome_rate_responders(), r.responders()),
+                     OutcomeShare(r.outcome_rate_responders(), r.responders()),
                      " vs ",
-                     ShareOf(r.outcome_rate_non_responders(),
-                             r.non_responders()))});
+                     OutcomeShare(r.outcome_rate_non_responders(),
+                                  r.non_responders()))});
     }
     absl::StrAppend(&out,
                     "\nPer rule: what the answers said and what users "

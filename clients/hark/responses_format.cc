@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "clients/hark/format.h"
 #include "clients/hark/prompts_format.h"
+#include "clients/hark/rules_format.h"
 #include "clients/hark/values.h"
 
 namespace hark::cli {
@@ -25,6 +26,11 @@ bool HasTime(const google::protobuf::Timestamp& t) {
 
 std::string UtcOrDash(const google::protobuf::Timestamp& t) {
   return HasTime(t) ? absl::StrCat(FormatUtcTime(t), " UTC") : "-";
+}
+
+// "survey", "interview"; "" when harkd did not say.
+std::string KindName(hark::v1::Prompt::Kind kind) {
+  return kind == hark::v1::Prompt::KIND_UNSPECIFIED ? "" : PromptKindName(kind);
 }
 
 // "pricing (choice)"; "-" without a primary tag.
@@ -117,6 +123,10 @@ std::string ResponseText(const Response& r) {
 std::string FormatResponseTable(absl::Span<const Response> responses,
                                 size_t width) {
   if (responses.empty()) return "no responses match\n";
+  // Without any score the SCORE column is left out (room for the text).
+  const bool scores =
+      std::any_of(responses.begin(), responses.end(),
+                  [](const Response& r) { return !ResponseScore(r).empty(); });
   std::vector<std::vector<std::string>> rows;
   rows.push_back(
       {"ID", "SUBMITTED (UTC)", "USER", "RULE", "FRICTION", "SCORE", "TEXT"});
@@ -134,6 +144,9 @@ std::string FormatResponseTable(absl::Span<const Response> responses,
                     Truncate(OrDash(r.rule_id()), 24), FrictionLabel(r),
                     OrDash(ResponseScore(r)), OneLine(text)});
   }
+  if (!scores) {
+    for (auto& row : rows) row.erase(row.begin() + 5);
+  }
   // The text column gets what the others leave of `width`.
   std::vector<size_t> widths(rows[0].size() - 1, 0);
   for (const auto& row : rows) {
@@ -146,7 +159,7 @@ std::string FormatResponseTable(absl::Span<const Response> responses,
   const size_t text_width =
       std::max<size_t>(20, width > used ? width - used : 0);
   for (auto& row : rows) row.back() = Truncate(row.back(), text_width);
-  return TextTable(rows, {false, false, false, false, false, true, false});
+  return TextTable(rows, {false, false, false, false, false, scores});
 }
 
 std::string NextPageHint(absl::string_view next_page_token) {
@@ -155,13 +168,14 @@ std::string NextPageHint(absl::string_view next_page_token) {
 }
 
 std::string FormatResponse(const Response& r) {
-  const bool interview = r.kind() == hark::v1::Prompt::INTERVIEW;
-  std::string out = absl::StrCat("response ", OrDash(r.response_id()), "  (",
-                                 PromptKindName(r.kind()), ")\n");
+  const std::string kind = KindName(r.kind());
+  std::string out =
+      absl::StrCat("response ", OrDash(r.response_id()),
+                   kind.empty() ? "" : absl::StrCat("  (", kind, ")"), "\n");
   AppendRow("prompt", r.prompt_id(), &out);
   AppendRow("user", r.user_id(), &out);
   AppendRow("rule", r.rule_id(), &out);
-  AppendRow(interview ? "interview" : "survey", r.definition_id(), &out);
+  AppendRow(kind.empty() ? "definition" : kind, r.definition_id(), &out);
   AppendRow("submitted", UtcOrDash(r.submitted_at()), &out);
   if (HasTime(r.updated_at()) &&
       (r.updated_at().seconds() != r.submitted_at().seconds() ||
@@ -293,9 +307,15 @@ std::vector<std::string> ResponseCsvHeader() {
 
 std::vector<std::string> ResponseCsvFields(const Response& r) {
   const FrictionTag* primary = PrimaryTag(r);
+  // The other types the response was tagged with, each once.
   std::vector<std::string> secondary;
   for (const FrictionTag& t : r.tags()) {
-    if (!t.primary()) secondary.push_back(t.friction());
+    if (!t.primary() &&
+        (primary == nullptr || t.friction() != primary->friction()) &&
+        std::find(secondary.begin(), secondary.end(), t.friction()) ==
+            secondary.end()) {
+      secondary.push_back(t.friction());
+    }
   }
   std::vector<std::string> traits;
   for (const auto& [key, value] : Sorted(r.match().traits())) {
@@ -303,11 +323,11 @@ std::vector<std::string> ResponseCsvFields(const Response& r) {
   }
   const bool manual = primary != nullptr && primary->source() == "manual";
   return {r.response_id(),
-          HasTime(r.submitted_at()) ? FormatRfc3339(r.submitted_at()) : "",
+          HasTime(r.submitted_at()) ? FormatTimeSeconds(r.submitted_at()) : "",
           r.user_id(),
           r.rule_id(),
           r.definition_id(),
-          PromptKindName(r.kind()),
+          KindName(r.kind()),
           primary != nullptr ? primary->friction() : "",
           primary != nullptr ? primary->source() : "",
           primary != nullptr ? Confidence(*primary) : "",
@@ -318,7 +338,7 @@ std::vector<std::string> ResponseCsvFields(const Response& r) {
           ResponseText(r),
           r.interview_status(),
           HasTime(r.match().matched_at())
-              ? FormatRfc3339(r.match().matched_at())
+              ? FormatTimeSeconds(r.match().matched_at())
               : "",
           absl::StrJoin(traits, "; ")};
 }

@@ -40,7 +40,8 @@ std::string ResponseText(const hark::v1::Response& response);
 // line (line breaks as blanks), else the answers ("ease=3 cause=billing"),
 // else an interview's status; it is cut with "…" so that lines fit `width`
 // columns (it keeps at least 20). USER and RULE are cut at 14 and 24
-// columns. "no responses match\n" when empty.
+// columns; SCORE is left out when no response has one. "no responses
+// match\n" when empty.
 std::string FormatResponseTable(absl::Span<const hark::v1::Response> responses,
                                 size_t width);
 
@@ -62,12 +63,13 @@ std::string FormatResponse(const hark::v1::Response& response);
 std::string FormatTagResult(const hark::v1::Response& response);
 
 // The CSV columns of `hark responses export`, and one response's fields in
-// that order: response_id, submitted_at (RFC 3339, UTC), user_id, rule_id,
-// definition_id, kind, friction, friction_source, confidence,
-// secondary_frictions (';'-joined), manually_tagged_by, score, answers
+// that order: response_id, submitted_at (RFC 3339, UTC, whole seconds),
+// user_id, rule_id, definition_id, kind, friction, friction_source,
+// confidence, secondary_frictions (the other tags' types, each once,
+// ';'-joined), manually_tagged_by, score, answers
 // (question_id=value joined by "; "), text (ResponseText), interview_status,
-// matched_at, traits (key=value joined by "; ", sorted by key, strings
-// without quotes).
+// matched_at (as submitted_at), traits (key=value joined by "; ", sorted by
+// key, strings without quotes).
 std::vector<std::string> ResponseCsvHeader();
 std::vector<std::string> ResponseCsvFields(const hark::v1::Response& response);
 

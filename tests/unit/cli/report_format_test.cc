@@ -82,6 +82,17 @@ TEST(FormatReportTest, EmptyReport) {
             "No responses match.\n");
 }
 
+TEST(FormatReportTest, AGroupWithoutUsersIsNone) {
+  hark::v1::Report report = SampleReport();
+  hark::v1::Report::RuleRow* cancel = report.mutable_rules(1);
+  cancel->set_matched_users(3);
+  cancel->set_non_responders(3);
+  cancel->set_outcome_rate_non_responders(1.0 / 3);
+  EXPECT_THAT(FormatReport(report),
+              HasSubstr("\ncancellation     -                                -"
+                        "                    none vs 33% of 3\n"));
+}
+
 TEST(ReportCsvRowsTest, OneRowPerRuleWithFlattenedMaps) {
   const std::vector<std::vector<std::string>> rows =
       ReportCsvRows(SampleReport());

@@ -68,6 +68,15 @@ TEST(FormatResponseTableTest, TextKeepsAtLeastTwentyColumns) {
   EXPECT_THAT(table, HasSubstr("  The invoice export …\n"));
 }
 
+TEST(FormatResponseTableTest, NoScoreColumnWithoutScores) {
+  EXPECT_EQ(
+      FormatResponseTable({InterviewResponse()}, 125),
+      "ID                  SUBMITTED (UTC)   USER  RULE                     "
+      "FRICTION        TEXT\n"
+      "r_0badcafe0badcafe  2026-11-22 09:31  u-7   downgrade_after_upgrade  "
+      "pricing (text)  Seats are too expensive for a team of 3.\n");
+}
+
 TEST(FormatResponseTableTest, EmptyAndNextPage) {
   EXPECT_EQ(FormatResponseTable({}, 100), "no responses match\n");
   EXPECT_EQ(NextPageHint("r118"),
@@ -139,7 +148,7 @@ TEST(FormatResponseTest, BareResponse) {
   hark::v1::Response r;
   r.set_response_id("r_1");
   EXPECT_EQ(FormatResponse(r),
-            "response r_1  (unknown kind (0))\n"
+            "response r_1\n"
             "  submitted   -\n"
             "\n"
             "tags (primary first)\n"
@@ -184,6 +193,18 @@ TEST(ResponseCsvTest, ColumnsAndFields) {
                           "completed", "2026-11-22T08:31:05Z", ""));
   hark::v1::Response empty;
   EXPECT_EQ(ResponseCsvFields(empty).size(), header.size());
+}
+
+TEST(ResponseCsvTest, SecondaryFrictionsOnceAndNotThePrimary) {
+  hark::v1::Response r = SurveyResponse();
+  testing::AddTag(r.mutable_tags(), "pricing", "text", 0.4, false, 0);
+  testing::AddTag(r.mutable_tags(), "process", "text", 0.3, false, 0);
+  testing::AddTag(r.mutable_tags(), "product", "hypothesis", 0.2, false, 0);
+  // Fractions of seconds are dropped.
+  r.mutable_submitted_at()->set_nanos(250'000'000);
+  const std::vector<std::string> fields = ResponseCsvFields(r);
+  EXPECT_EQ(fields[1], "2026-11-22T10:35:12Z");
+  EXPECT_EQ(fields[9], "product;process");
 }
 
 TEST(SubmitAndInterviewResultTest, Lines) {
