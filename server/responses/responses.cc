@@ -285,6 +285,10 @@ absl::StatusOr<store::ResponseRecord> Responses::NewRecord(
   }
   std::sort(traits.begin(), traits.end());
   r.traits = std::move(traits);
+  // The body starts with the match context; callers add the answers.
+  hark::v1::Response body;
+  *body.mutable_match() = std::move(context);
+  body.SerializeToString(&r.body);
   return r;
 }
 
@@ -332,6 +336,7 @@ absl::StatusOr<hark::v1::SubmitResponseResponse> Responses::Submit(
   ASSIGN_OR_RETURN(store::ResponseRecord record,
                    NewRecord(prompt, stored, serving, now));
   hark::v1::Response body;
+  body.ParseFromString(record.body);
   *body.mutable_answers() = request.answers();
   record.score = FirstScore(answers);
   record.text = JoinedText(answers);
@@ -386,14 +391,19 @@ absl::StatusOr<hark::v1::RecordInterviewResponse> Responses::RecordInterview(
   // Notes are tagged once the interview took place.
   const absl::string_view tagged_notes =
       status == "completed" ? absl::string_view(request.notes()) : "";
-  hark::v1::Response body;
-  body.set_interview_status(std::string(status));
-  body.set_interview_notes(request.notes());
+  const auto with_status = [&](const std::string& old_body) {
+    hark::v1::Response body;
+    body.ParseFromString(old_body);
+    body.set_interview_status(std::string(status));
+    body.set_interview_notes(request.notes());
+    return body;
+  };
 
   if (stored.state != PromptState::kAnswered) {
     RETURN_IF_ERROR(CheckOpen(stored, now));
     ASSIGN_OR_RETURN(store::ResponseRecord record,
                      NewRecord(prompt, stored, serving, now));
+    const hark::v1::Response body = with_status(record.body);
     record.interview_status = std::string(status);
     record.text = request.notes();
     TagRecord(serving, prompt, body, tagged_notes, &record);
@@ -426,6 +436,7 @@ absl::StatusOr<hark::v1::RecordInterviewResponse> Responses::RecordInterview(
   record.interview_status = std::string(status);
   record.text = request.notes();
   record.updated_at = now;
+  const hark::v1::Response body = with_status(record.body);
   TagRecord(serving, prompt, body, tagged_notes, &record);
   body.SerializeToString(&record.body);
   ASSIGN_OR_RETURN(record, store_->UpdateResponse(record));
@@ -446,7 +457,9 @@ absl::StatusOr<hark::v1::Response> Responses::ToProto(
   out.set_user_id(record.user_id);
   out.set_rule_id(record.rule_id);
   out.set_definition_id(record.definition_id);
+  out.set_kind(static_cast<Prompt::Kind>(record.kind));
   SetTimestamp(record.submitted_at, out.mutable_submitted_at());
+  SetTimestamp(record.updated_at, out.mutable_updated_at());
   out.clear_tags();
   for (const store::TagRecord& t : record.tags) ToTagProto(t, out.add_tags());
   out.clear_tag_history();

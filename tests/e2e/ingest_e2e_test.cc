@@ -15,6 +15,7 @@
 #include "hark/v1/admin.grpc.pb.h"
 #include "hark/v1/ingest.grpc.pb.h"
 #include "hark/v1/prompts.grpc.pb.h"
+#include "hark/v1/rules.grpc.pb.h"
 #include "tests/e2e/harkd_process.h"
 
 namespace hark::testing {
@@ -215,16 +216,16 @@ TEST_F(IngestE2ETest, KeysAndRoles) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
 
   // Declared but not built yet: authenticated, then UNIMPLEMENTED by name.
-  auto prompts = hark::v1::Prompts::NewStub(harkd_.Channel());
-  hark::v1::SubmitResponseRequest submit;
-  hark::v1::SubmitResponseResponse submitted;
-  status = prompts->SubmitResponse(HarkdProcess::Context(harkd_, "").get(),
-                                   submit, &submitted);
+  auto rules = hark::v1::Rules::NewStub(harkd_.Channel());
+  hark::v1::BacktestRequest backtest;
+  hark::v1::BacktestResponse backtested;
+  status = rules->Backtest(HarkdProcess::Context(harkd_, "").get(), backtest,
+                           &backtested);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  status = prompts->SubmitResponse(
-      HarkdProcess::Context(harkd_, "ingest").get(), submit, &submitted);
+  status = rules->Backtest(HarkdProcess::Context(harkd_, "research").get(),
+                           backtest, &backtested);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_NE(status.error_message().find("SubmitResponse"), std::string::npos);
+  EXPECT_NE(status.error_message().find("Backtest"), std::string::npos);
 }
 
 TEST_F(IngestE2ETest, IdentifyUserSetsTraitsAndNamesBadFields) {

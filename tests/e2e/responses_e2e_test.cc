@@ -348,7 +348,9 @@ TEST_F(ResponsesE2ETest, DeleteUserRemovesEverythingAndNothingFiresLater) {
   EXPECT_TRUE(Explain(gone).empty());
   EXPECT_TRUE(GetPrompts(gone).empty());
 
-  // Deleting again finds nothing and says so.
+  // Deleting again finds nothing and says so (a new stub: the restarted
+  // harkd listens on a new port).
+  admin = hark::v1::Admin::NewStub(harkd_.Channel());
   status = admin->DeleteUser(HarkdProcess::Context(harkd_, "admin").get(),
                              request, &deleted);
   ASSERT_TRUE(status.ok()) << status.error_message();

@@ -51,7 +51,8 @@ Answer Choice(const char* q, const char* id) {
 Answer Choices(const char* q, std::vector<std::string> ids) {
   Answer a;
   a.set_question_id(q);
-  for (auto& id : ids) a.mutable_choices()->add_ids(id);
+  hark::v1::ChoiceList* list = a.mutable_choices();  // set even when empty
+  for (auto& id : ids) list->add_ids(id);
   return a;
 }
 Answer Text(const char* q, std::string t) {
