@@ -288,6 +288,9 @@ absl::StatusOr<store::ResponseRecord> Responses::NewRecord(
   // The body starts with the match context; callers add the answers.
   hark::v1::Response body;
   *body.mutable_match() = std::move(context);
+  *body.mutable_prompt() = prompt;
+  body.mutable_prompt()->set_state(Prompt::ANSWERED);
+  body.mutable_prompt()->clear_cursor();
   body.SerializeToString(&r.body);
   return r;
 }

@@ -193,6 +193,9 @@ TEST_F(ResponsesTest, SubmitStoresTagsAndClosesThePrompt) {
   EXPECT_EQ(got->answers_size(), 2);
   EXPECT_EQ(got->match().rule_id(), "downgrade");
   EXPECT_EQ(got->match().traits().at("plan").string_value(), "pro");
+  EXPECT_EQ(got->prompt().prompt_id(), p);
+  ASSERT_EQ(got->prompt().questions_size(), 3);
+  EXPECT_EQ(got->prompt().questions(0).text(), "How was it?");
   ASSERT_GE(got->tags_size(), 1);
   EXPECT_EQ(got->tags(0).friction(), "product");
   EXPECT_EQ(got->tags(0).source(), "choice");
