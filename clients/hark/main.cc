@@ -1097,8 +1097,15 @@ void PrintRpcError(absl::string_view what, const absl::Status& status,
   }
 }
 
-void PrintKeyError(const absl::Status& status) {
-  std::cerr << "hark: " << status.message() << "\n";
+// ResolveKey, or nullopt after printing why there is no key.
+std::optional<KeyChoice> KeyFor(
+    const Args& args, std::initializer_list<absl::string_view> roles) {
+  absl::StatusOr<KeyChoice> key = ResolveKey(args, roles);
+  if (!key.ok()) {
+    std::cerr << "hark: " << key.status().message() << "\n";
+    return std::nullopt;
+  }
+  return *std::move(key);
 }
 
 absl::Status FromGrpc(const grpc::Status& status) {
@@ -1110,6 +1117,26 @@ void PrepareContext(grpc::ClientContext* context, const KeyChoice& key,
                     absl::Duration timeout = absl::Seconds(30)) {
   context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   context->AddMetadata("authorization", absl::StrCat("Bearer ", key.key));
+}
+
+// Calls the unary `method` on a new stub of `Service` with the key and a
+// deadline. On failure prints "hark: <what>: ..." and a hint
+// (PrintRpcError), and returns the status for hints of the command's own.
+template <typename Service, typename Request, typename Response>
+absl::Status CallUnary(const Args& args, const KeyChoice& key,
+                       grpc::Status (Service::Stub::*method)(
+                           grpc::ClientContext*, const Request&, Response*),
+                       const Request& request, Response* response,
+                       absl::string_view what, absl::string_view roles,
+                       absl::Duration timeout = absl::Seconds(30)) {
+  std::unique_ptr<typename Service::Stub> stub =
+      Service::NewStub(MakeChannel(args.server));
+  grpc::ClientContext context;
+  PrepareContext(&context, key, timeout);
+  const absl::Status status =
+      FromGrpc((stub.get()->*method)(&context, request, response));
+  if (!status.ok()) PrintRpcError(what, status, args, key, roles);
+  return status;
 }
 
 int EventsSend(const Args& args) {
@@ -1136,11 +1163,8 @@ int EventsSend(const Args& args) {
     }
     in = &file;
   }
-  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"ingest", "admin"});
-  if (!key.ok()) {
-    PrintKeyError(key.status());
-    return kExitFailure;
-  }
+  std::optional<KeyChoice> key = KeyFor(args, {"ingest", "admin"});
+  if (!key.has_value()) return kExitFailure;
 
   auto stub = hark::v1::Ingest::NewStub(MakeChannel(args.server));
   SendOptions options;
@@ -1241,11 +1265,8 @@ int UsersIdentify(const Args& args) {
     order.push_back(trait->first);
     (*request.mutable_traits())[trait->first] = std::move(trait->second);
   }
-  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"ingest", "admin"});
-  if (!key.ok()) {
-    PrintKeyError(key.status());
-    return kExitFailure;
-  }
+  std::optional<KeyChoice> key = KeyFor(args, {"ingest", "admin"});
+  if (!key.has_value()) return kExitFailure;
   auto stub = hark::v1::Ingest::NewStub(MakeChannel(args.server));
   grpc::ClientContext context;
   PrepareContext(&context, *key);
@@ -1283,11 +1304,8 @@ int Stats(const Args& args) {
   if (args.positional.size() != 1) {
     return Usage({"stats takes no arguments", "stats"});
   }
-  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"admin"});
-  if (!key.ok()) {
-    PrintKeyError(key.status());
-    return kExitFailure;
-  }
+  std::optional<KeyChoice> key = KeyFor(args, {"admin"});
+  if (!key.has_value()) return kExitFailure;
   auto stub = hark::v1::Admin::NewStub(MakeChannel(args.server));
   grpc::ClientContext context;
   PrepareContext(&context, *key);
@@ -1355,11 +1373,8 @@ int RulesApply(const Args& args) {
     sent->set_path(std::move(file.path));
     sent->set_content(std::move(file.content));
   }
-  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"research", "admin"});
-  if (!key.ok()) {
-    PrintKeyError(key.status());
-    return kExitFailure;
-  }
+  std::optional<KeyChoice> key = KeyFor(args, {"research", "admin"});
+  if (!key.has_value()) return kExitFailure;
   auto stub = hark::v1::Rules::NewStub(MakeChannel(args.server));
   grpc::ClientContext context;
   PrepareContext(&context, *key);
@@ -1389,11 +1404,8 @@ int RulesList(const Args& args) {
   if (args.positional.size() != 2) {
     return Usage({"rules list takes no arguments", "rules list"});
   }
-  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"research", "admin"});
-  if (!key.ok()) {
-    PrintKeyError(key.status());
-    return kExitFailure;
-  }
+  std::optional<KeyChoice> key = KeyFor(args, {"research", "admin"});
+  if (!key.has_value()) return kExitFailure;
   auto stub = hark::v1::Rules::NewStub(MakeChannel(args.server));
   grpc::ClientContext context;
   PrepareContext(&context, *key);
@@ -1414,11 +1426,8 @@ int Matches(const Args& args) {
     return Usage({"matches takes no arguments; filter with --rule and --user",
                   "matches"});
   }
-  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"research", "admin"});
-  if (!key.ok()) {
-    PrintKeyError(key.status());
-    return kExitFailure;
-  }
+  std::optional<KeyChoice> key = KeyFor(args, {"research", "admin"});
+  if (!key.has_value()) return kExitFailure;
   auto stub = hark::v1::Rules::NewStub(MakeChannel(args.server));
   ListMatchesOptions options;
   options.rule_id = args.rule.value_or("");
@@ -1489,12 +1498,8 @@ int Explain(const Args& args) {
                   "explain"});
   }
   const std::string& user = args.positional[1];
-  absl::StatusOr<KeyChoice> key =
-      ResolveKey(args, {"research", "review", "admin"});
-  if (!key.ok()) {
-    PrintKeyError(key.status());
-    return kExitFailure;
-  }
+  std::optional<KeyChoice> key = KeyFor(args, {"research", "review", "admin"});
+  if (!key.has_value()) return kExitFailure;
   auto stub = hark::v1::Admin::NewStub(MakeChannel(args.server));
   grpc::ClientContext context;
   PrepareContext(&context, *key);
@@ -1530,11 +1535,8 @@ int PromptsGet(const Args& args) {
          "prompts"});
   }
   const std::string& user = args.positional[1];
-  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"ingest", "admin"});
-  if (!key.ok()) {
-    PrintKeyError(key.status());
-    return kExitFailure;
-  }
+  std::optional<KeyChoice> key = KeyFor(args, {"ingest", "admin"});
+  if (!key.has_value()) return kExitFailure;
   auto stub = hark::v1::Prompts::NewStub(MakeChannel(args.server));
   grpc::ClientContext context;
   PrepareContext(&context, *key);
@@ -1566,11 +1568,8 @@ int PromptsWatch(const Args& args) {
     return Usage({"prompts watch takes no arguments; filter with --kind",
                   "prompts watch"});
   }
-  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"ingest", "admin"});
-  if (!key.ok()) {
-    PrintKeyError(key.status());
-    return kExitFailure;
-  }
+  std::optional<KeyChoice> key = KeyFor(args, {"ingest", "admin"});
+  if (!key.has_value()) return kExitFailure;
   auto stub = hark::v1::Prompts::NewStub(MakeChannel(args.server));
   WatchPromptsOptions options;
   options.after_cursor = args.cursor.value_or("");
@@ -1632,11 +1631,8 @@ int PromptsEvent(const Args& args) {
   }
   const bool shown = args.positional[1] == "shown";
   const std::string& prompt_id = args.positional[2];
-  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"ingest", "admin"});
-  if (!key.ok()) {
-    PrintKeyError(key.status());
-    return kExitFailure;
-  }
+  std::optional<KeyChoice> key = KeyFor(args, {"ingest", "admin"});
+  if (!key.has_value()) return kExitFailure;
   auto stub = hark::v1::Prompts::NewStub(MakeChannel(args.server));
   grpc::ClientContext context;
   PrepareContext(&context, *key);
@@ -1725,12 +1721,8 @@ int ResponsesList(const Args& args) {
   request.set_page_size(static_cast<uint32_t>(args.limit.value_or(50)));
   const std::string* page_token = Option(args, "page-token");
   if (page_token != nullptr) request.set_page_token(*page_token);
-  absl::StatusOr<KeyChoice> key =
-      ResolveKey(args, {"review", "research", "admin"});
-  if (!key.ok()) {
-    PrintKeyError(key.status());
-    return kExitFailure;
-  }
+  std::optional<KeyChoice> key = KeyFor(args, {"review", "research", "admin"});
+  if (!key.has_value()) return kExitFailure;
   auto stub = hark::v1::Review::NewStub(MakeChannel(args.server));
   const bool json = args.format.value_or("table") == "json";
   std::vector<hark::v1::Response> rows;
@@ -1779,24 +1771,16 @@ int ResponsesShow(const Args& args) {
                   "responses show"});
   }
   const std::string& id = args.positional[2];
-  absl::StatusOr<KeyChoice> key =
-      ResolveKey(args, {"review", "research", "admin"});
-  if (!key.ok()) {
-    PrintKeyError(key.status());
-    return kExitFailure;
-  }
-  auto stub = hark::v1::Review::NewStub(MakeChannel(args.server));
-  grpc::ClientContext context;
-  PrepareContext(&context, *key);
+  std::optional<KeyChoice> key = KeyFor(args, {"review", "research", "admin"});
+  if (!key.has_value()) return kExitFailure;
   hark::v1::GetResponseRequest request;
   request.set_response_id(id);
   hark::v1::Response response;
-  grpc::Status status = stub->GetResponse(&context, request, &response);
-  if (!status.ok()) {
-    const absl::Status failure = FromGrpc(status);
-    PrintRpcError(absl::StrCat("show response ", id), failure, args, *key,
-                  kReviewReaders);
-    HintResponseIds(failure);
+  if (absl::Status s = CallUnary<hark::v1::Review>(
+          args, *key, &hark::v1::Review::Stub::GetResponse, request, &response,
+          absl::StrCat("show response ", id), kReviewReaders);
+      !s.ok()) {
+    HintResponseIds(s);
     return kExitFailure;
   }
   if (args.format.value_or("table") == "json") {
@@ -1822,25 +1806,18 @@ int ResponsesTag(const Args& args) {
   if (absl::Status s = CheckTagFriction(args.positional[3]); !s.ok()) {
     return Usage({std::string(s.message()), "responses tag"});
   }
-  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"review", "admin"});
-  if (!key.ok()) {
-    PrintKeyError(key.status());
-    return kExitFailure;
-  }
-  auto stub = hark::v1::Review::NewStub(MakeChannel(args.server));
-  grpc::ClientContext context;
-  PrepareContext(&context, *key);
+  std::optional<KeyChoice> key = KeyFor(args, {"review", "admin"});
+  if (!key.has_value()) return kExitFailure;
   hark::v1::TagResponseRequest request;
   request.set_response_id(id);
   request.set_friction(args.positional[3]);
   if (const std::string* note = Option(args, "note")) request.set_note(*note);
   hark::v1::Response response;
-  grpc::Status status = stub->TagResponse(&context, request, &response);
-  if (!status.ok()) {
-    const absl::Status failure = FromGrpc(status);
-    PrintRpcError(absl::StrCat("tag response ", id), failure, args, *key,
-                  "review or admin");
-    HintResponseIds(failure);
+  if (absl::Status s = CallUnary<hark::v1::Review>(
+          args, *key, &hark::v1::Review::Stub::TagResponse, request, &response,
+          absl::StrCat("tag response ", id), "review or admin");
+      !s.ok()) {
+    HintResponseIds(s);
     return kExitFailure;
   }
   std::cout << FormatTagResult(response);
@@ -1872,12 +1849,8 @@ int ResponsesExport(const Args& args) {
          "order mark",
          "responses export"});
   }
-  absl::StatusOr<KeyChoice> key =
-      ResolveKey(args, {"review", "research", "admin"});
-  if (!key.ok()) {
-    PrintKeyError(key.status());
-    return kExitFailure;
-  }
+  std::optional<KeyChoice> key = KeyFor(args, {"review", "research", "admin"});
+  if (!key.has_value()) return kExitFailure;
   const std::string shown_path = path == "-" ? "standard output" : path;
   std::ofstream file;
   if (path != "-") {
@@ -1974,20 +1947,14 @@ int Report(const Args& args) {
   if (Option(args, "no-bom") != nullptr && format != "csv") {
     return Usage({"--no-bom only applies to --format csv", "report"});
   }
-  absl::StatusOr<KeyChoice> key =
-      ResolveKey(args, {"review", "research", "admin"});
-  if (!key.ok()) {
-    PrintKeyError(key.status());
-    return kExitFailure;
-  }
-  auto stub = hark::v1::Review::NewStub(MakeChannel(args.server));
-  grpc::ClientContext context;
-  // The outcome linkage reads the event log from start to end.
-  PrepareContext(&context, *key, absl::Minutes(10));
+  std::optional<KeyChoice> key = KeyFor(args, {"review", "research", "admin"});
+  if (!key.has_value()) return kExitFailure;
   hark::v1::Report report;
-  grpc::Status status = stub->GetReport(&context, request, &report);
-  if (!status.ok()) {
-    PrintRpcError("report", FromGrpc(status), args, *key, kReviewReaders);
+  // The outcome linkage reads the event log from start to end.
+  if (!CallUnary<hark::v1::Review>(
+           args, *key, &hark::v1::Review::Stub::GetReport, request, &report,
+           "report", kReviewReaders, absl::Minutes(10))
+           .ok()) {
     return kExitFailure;
   }
   if (format == "json") {
@@ -2022,11 +1989,8 @@ int UsersDelete(const Args& args) {
          "input is not one; pass --yes to delete without asking",
          "users delete"});
   }
-  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"admin"});
-  if (!key.ok()) {
-    PrintKeyError(key.status());
-    return kExitFailure;
-  }
+  std::optional<KeyChoice> key = KeyFor(args, {"admin"});
+  if (!key.has_value()) return kExitFailure;
   if (!yes) {
     std::cerr << "This removes everything harkd at " << args.server
               << " holds about " << user
@@ -2040,17 +2004,14 @@ int UsersDelete(const Args& args) {
       return kExitFailure;
     }
   }
-  auto stub = hark::v1::Admin::NewStub(MakeChannel(args.server));
-  grpc::ClientContext context;
-  // Deleting scans the event log, which is not indexed by user.
-  PrepareContext(&context, *key, absl::Minutes(10));
   hark::v1::DeleteUserRequest request;
   request.set_user_id(user);
   hark::v1::DeleteUserResponse response;
-  grpc::Status status = stub->DeleteUser(&context, request, &response);
-  if (!status.ok()) {
-    PrintRpcError(absl::StrCat("delete ", user), FromGrpc(status), args, *key,
-                  "admin");
+  // Deleting scans the event log, which is not indexed by user.
+  if (!CallUnary<hark::v1::Admin>(
+           args, *key, &hark::v1::Admin::Stub::DeleteUser, request, &response,
+           absl::StrCat("delete ", user), "admin", absl::Minutes(10))
+           .ok()) {
     return kExitFailure;
   }
   std::cout << FormatDeleteUserResult(user, response);
@@ -2072,24 +2033,18 @@ int PromptsAnswer(const Args& args) {
   if (!answers.ok()) {
     return Usage({std::string(answers.status().message()), "prompts answer"});
   }
-  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"ingest", "admin"});
-  if (!key.ok()) {
-    PrintKeyError(key.status());
-    return kExitFailure;
-  }
-  auto stub = hark::v1::Prompts::NewStub(MakeChannel(args.server));
-  grpc::ClientContext context;
-  PrepareContext(&context, *key);
+  std::optional<KeyChoice> key = KeyFor(args, {"ingest", "admin"});
+  if (!key.has_value()) return kExitFailure;
   hark::v1::SubmitResponseRequest request;
   request.set_prompt_id(prompt_id);
   for (hark::v1::Answer& a : *answers) *request.add_answers() = std::move(a);
   hark::v1::SubmitResponseResponse response;
-  grpc::Status status = stub->SubmitResponse(&context, request, &response);
-  if (!status.ok()) {
-    const absl::Status failure = FromGrpc(status);
-    PrintRpcError(absl::StrCat("answer prompt ", prompt_id), failure, args,
-                  *key, "ingest or admin");
-    if (failure.code() == absl::StatusCode::kNotFound) {
+  if (absl::Status s = CallUnary<hark::v1::Prompts>(
+          args, *key, &hark::v1::Prompts::Stub::SubmitResponse, request,
+          &response, absl::StrCat("answer prompt ", prompt_id),
+          "ingest or admin");
+      !s.ok()) {
+    if (s.code() == absl::StatusCode::kNotFound) {
       std::cerr << "  hint: prompt ids come from 'hark prompts USER' or "
                    "'hark prompts watch'\n";
     }
@@ -2116,14 +2071,8 @@ int PromptsInterview(const Args& args) {
     return Usage({std::string(interview_status.status().message()),
                   "prompts interview"});
   }
-  absl::StatusOr<KeyChoice> key = ResolveKey(args, {"ingest", "admin"});
-  if (!key.ok()) {
-    PrintKeyError(key.status());
-    return kExitFailure;
-  }
-  auto stub = hark::v1::Prompts::NewStub(MakeChannel(args.server));
-  grpc::ClientContext context;
-  PrepareContext(&context, *key);
+  std::optional<KeyChoice> key = KeyFor(args, {"ingest", "admin"});
+  if (!key.has_value()) return kExitFailure;
   hark::v1::RecordInterviewRequest request;
   request.set_prompt_id(prompt_id);
   request.set_status(*interview_status);
@@ -2131,10 +2080,11 @@ int PromptsInterview(const Args& args) {
     request.set_notes(*notes);
   }
   hark::v1::RecordInterviewResponse response;
-  grpc::Status status = stub->RecordInterview(&context, request, &response);
-  if (!status.ok()) {
-    PrintRpcError(absl::StrCat("record interview ", prompt_id),
-                  FromGrpc(status), args, *key, "ingest or admin");
+  if (!CallUnary<hark::v1::Prompts>(
+           args, *key, &hark::v1::Prompts::Stub::RecordInterview, request,
+           &response, absl::StrCat("record interview ", prompt_id),
+           "ingest or admin")
+           .ok()) {
     return kExitFailure;
   }
   std::cout << FormatInterviewResult(prompt_id, status_name, response);
