@@ -79,6 +79,74 @@ std::vector<std::pair<std::string, const hark::v1::Value*>> Sorted(
   return out;
 }
 
+// The answers of `r`, each under its question when harkd sent the prompt as
+// rendered (with the choices' labels and the score's scale); questions left
+// unanswered say so. Without the prompt: question id and value.
+void AppendAnswers(const Response& r, std::string* out) {
+  struct Entry {
+    std::string id;
+    std::string question;  // "" when unknown
+    std::string value;
+  };
+  std::vector<Entry> entries;
+  std::vector<const Answer*> left;
+  for (const Answer& a : r.answers()) left.push_back(&a);
+  for (const hark::v1::Question& q : r.prompt().questions()) {
+    auto it = std::find_if(left.begin(), left.end(), [&q](const Answer* a) {
+      return a->question_id() == q.id();
+    });
+    std::string value = "(no answer)";
+    if (it != left.end()) {
+      const Answer& a = **it;
+      left.erase(it);
+      value = AnswerValue(a);
+      if (value.empty()) {
+        value = "(empty)";
+      } else if (a.has_score()) {
+        absl::StrAppend(&value, " (", QuestionTypeName(q.type()), ")");
+      } else if (a.has_choice() || a.has_choices()) {
+        std::vector<std::string> picked;
+        for (absl::string_view id : absl::StrSplit(value, ',')) {
+          std::string shown(id);
+          for (const hark::v1::Choice& c : q.choices()) {
+            if (c.id() == id && !c.label().empty()) {
+              absl::StrAppend(&shown, ": ", OneLine(c.label()));
+            }
+          }
+          picked.push_back(std::move(shown));
+        }
+        value = absl::StrJoin(picked, "\n");
+      }
+    }
+    entries.push_back({q.id(), OneLine(q.text()), std::move(value)});
+  }
+  for (const Answer* a : left) {
+    const std::string value = AnswerValue(*a);
+    entries.push_back(
+        {a->question_id(), "", value.empty() ? "(empty)" : value});
+  }
+  if (entries.empty()) return;
+  absl::StrAppend(out, "\nanswers");
+  if (!r.prompt().title().empty() && !r.prompt().questions().empty()) {
+    absl::StrAppend(out, " to \"", OneLine(r.prompt().title()), "\"");
+  }
+  absl::StrAppend(out, "\n");
+  size_t width = 0;
+  for (const Entry& e : entries) {
+    width = std::max(width, DisplayWidth(OrDash(e.id)));
+  }
+  for (const Entry& e : entries) {
+    std::vector<absl::string_view> lines = absl::StrSplit(e.value, '\n');
+    // Under a question, the answer is indented a little further.
+    const std::string indent(width + (e.question.empty() ? 4 : 6), ' ');
+    absl::StrAppend(out, "  ", Pad(OrDash(e.id), width), "  ",
+                    e.question.empty() ? lines[0] : e.question, "\n");
+    for (size_t i = e.question.empty() ? 1 : 0; i < lines.size(); ++i) {
+      absl::StrAppend(out, indent, lines[i], "\n");
+    }
+  }
+}
+
 }  // namespace
 
 const FrictionTag* PrimaryTag(const Response& response) {
@@ -185,22 +253,7 @@ std::string FormatResponse(const Response& r) {
   AppendRow("status", r.interview_status(), &out);
   AppendRow("notes", r.interview_notes(), &out);
 
-  if (!r.answers().empty()) {
-    absl::StrAppend(&out, "\nanswers\n");
-    size_t id_width = 0;
-    for (const Answer& a : r.answers()) {
-      id_width = std::max(id_width, DisplayWidth(a.question_id()));
-    }
-    for (const Answer& a : r.answers()) {
-      const std::string value = AnswerValue(a);
-      std::vector<absl::string_view> lines = absl::StrSplit(value, '\n');
-      absl::StrAppend(&out, "  ", Pad(OrDash(a.question_id()), id_width), "  ",
-                      lines[0], "\n");
-      for (size_t i = 1; i < lines.size(); ++i) {
-        absl::StrAppend(&out, std::string(id_width + 4, ' '), lines[i], "\n");
-      }
-    }
-  }
+  AppendAnswers(r, &out);
 
   absl::StrAppend(&out, "\ntags (primary first)\n");
   if (r.tags().empty()) absl::StrAppend(&out, "  (none)\n");

@@ -51,8 +51,10 @@ std::string NextPageHint(absl::string_view next_page_token);
 
 // `hark responses show ID`: the response and its context, ending in a
 // newline. Ids, user, rule, survey or interview, times, interview status
-// and notes; the answers (question id: value, text indented over several
-// lines); the current tags, primary first, with source and confidence;
+// and notes; the answers (question id and value, free text indented over
+// several lines; under the question's text, with choice labels and the
+// score's scale, when harkd sent the prompt as rendered); the current tags,
+// primary first, with source and confidence;
 // the tag history, oldest first, with who, when and why; the match: when,
 // the events that triggered it (time, name, properties) and the user's
 // traits at that time.

@@ -94,11 +94,16 @@ TEST(FormatResponseTest, SurveyWithItsContext) {
       "  survey      error_feedback\n"
       "  submitted   2026-11-22 10:35:12 UTC\n"
       "\n"
-      "answers\n"
-      "  ease     2\n"
-      "  cause    billing\n"
-      "  details  The invoice export failed twice.\n"
-      "           Then the card was charged.\n"
+      "answers to \"Something keeps failing?\"\n"
+      "  ease     How easy was it to get past E4012?\n"
+      "             2 (ces 1-7)\n"
+      "  cause    What got in the way?\n"
+      "             billing: Billing\n"
+      "  details  Anything else?\n"
+      "             The invoice export failed twice.\n"
+      "             Then the card was charged.\n"
+      "  contact  May we contact you?\n"
+      "             (no answer)\n"
       "\n"
       "tags (primary first)\n"
       "  pricing (primary)  manual  1.00\n"
@@ -117,6 +122,48 @@ TEST(FormatResponseTest, SurveyWithItsContext) {
       "  traits at match time\n"
       "    plan   \"pro\"\n"
       "    seats  5\n");
+}
+
+TEST(FormatResponseTest, AnswersWithoutThePromptAreIdsAndValues) {
+  hark::v1::Response r = SurveyResponse();
+  r.clear_prompt();
+  r.add_answers()->set_question_id("empty");
+  hark::v1::Answer* picked = r.add_answers();
+  picked->set_question_id("tried");
+  picked->mutable_choices()->add_ids("docs");
+  picked->mutable_choices()->add_ids("chat");
+  EXPECT_THAT(FormatResponse(r), HasSubstr("\nanswers\n"
+                                           "  ease     2\n"
+                                           "  cause    billing\n"
+                                           "  details  The invoice export "
+                                           "failed twice.\n"
+                                           "           Then the card was "
+                                           "charged.\n"
+                                           "  empty    (empty)\n"
+                                           "  tried    docs,chat\n"
+                                           "\ntags"));
+}
+
+TEST(FormatResponseTest, MultipleChoicesWithLabelsAndAnswersBeyondThePrompt) {
+  hark::v1::Response r = SurveyResponse();
+  hark::v1::Question* q = r.mutable_prompt()->add_questions();
+  q->set_id("tried");
+  q->set_type(hark::v1::Question::MULTI_CHOICE);
+  q->set_text("What did you try?");
+  q->add_choices()->set_id("docs");
+  q->mutable_choices(0)->set_label("Read the docs");
+  q->add_choices()->set_id("chat");
+  hark::v1::Answer* picked = r.add_answers();
+  picked->set_question_id("tried");
+  picked->mutable_choices()->add_ids("docs");
+  picked->mutable_choices()->add_ids("chat");
+  r.add_answers()->set_question_id("legacy");
+  r.mutable_answers(4)->set_score(9);
+  EXPECT_THAT(FormatResponse(r), HasSubstr("  tried    What did you try?\n"
+                                           "             docs: Read the docs\n"
+                                           "             chat\n"
+                                           "  legacy   9\n"
+                                           "\ntags"));
 }
 
 TEST(FormatResponseTest, InterviewShowsStatusNotesAndUpdate) {

@@ -36,7 +36,8 @@ inline hark::v1::FrictionTag* AddTag(
 }
 
 // u-42 hit error E4012 three times, answered the error survey (CES 2, the
-// "billing" choice, a two-line text), and a reviewer re-tagged it.
+// "billing" choice, a two-line text, not the optional last question), and
+// a reviewer re-tagged it.
 inline hark::v1::Response SurveyResponse() {
   hark::v1::Response r;
   r.set_response_id("r_00c0ffee00c0ffee");
@@ -57,6 +58,30 @@ inline hark::v1::Response SurveyResponse() {
   details->set_question_id("details");
   details->set_text(
       "The invoice export failed twice.\nThen the card was charged.");
+  hark::v1::Prompt* p = r.mutable_prompt();
+  p->set_prompt_id(r.prompt_id());
+  p->set_kind(hark::v1::Prompt::SURVEY);
+  p->set_title("Something keeps failing?");
+  const struct {
+    const char* id;
+    hark::v1::Question::Type type;
+    const char* text;
+  } questions[] = {
+      {"ease", hark::v1::Question::CES, "How easy was it to get past E4012?"},
+      {"cause", hark::v1::Question::SINGLE_CHOICE, "What got in the way?"},
+      {"details", hark::v1::Question::TEXT, "Anything else?"},
+      {"contact", hark::v1::Question::TEXT, "May we contact you?"}};
+  for (const auto& q : questions) {
+    hark::v1::Question* added = p->add_questions();
+    added->set_id(q.id);
+    added->set_type(q.type);
+    added->set_text(q.text);
+  }
+  hark::v1::Question* cause_question = p->mutable_questions(1);
+  cause_question->add_choices()->set_id("docs");
+  cause_question->mutable_choices(0)->set_label("The documentation");
+  cause_question->add_choices()->set_id("billing");
+  cause_question->mutable_choices(1)->set_label("Billing");
   AddTag(r.mutable_tags(), "pricing", "manual", 1.0, true, kMatchedAt + 86400)
       ->set_tagged_by("alice");
   AddTag(r.mutable_tags(), "product", "text", 0.6, false, kMatchedAt + 247);
