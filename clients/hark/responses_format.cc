@@ -245,9 +245,9 @@ std::string FormatResponse(const Response& r) {
   AppendRow("rule", r.rule_id(), &out);
   AppendRow(kind.empty() ? "definition" : kind, r.definition_id(), &out);
   AppendRow("submitted", UtcOrDash(r.submitted_at()), &out);
+  // Shown when it differs to the second, as times are shown.
   if (HasTime(r.updated_at()) &&
-      (r.updated_at().seconds() != r.submitted_at().seconds() ||
-       r.updated_at().nanos() != r.submitted_at().nanos())) {
+      r.updated_at().seconds() != r.submitted_at().seconds()) {
     AppendRow("updated", UtcOrDash(r.updated_at()), &out);
   }
   AppendRow("status", r.interview_status(), &out);
