@@ -1732,11 +1732,14 @@ int ResponsesList(const Args& args) {
       *stub, request, Option(args, "all") != nullptr,
       absl::StrCat("Bearer ", key->key),
       [&](const hark::v1::ListResponsesResponse& page) {
+        if (!json) {
+          rows.insert(rows.end(), page.responses().begin(),
+                      page.responses().end());
+          return;
+        }
         const std::vector<hark::v1::Response> responses(
             page.responses().begin(), page.responses().end());
-        if (!json) {
-          rows.insert(rows.end(), responses.begin(), responses.end());
-        } else if (PrintJsonLines(responses, "cannot print a response")) {
+        if (PrintJsonLines(responses, "cannot print a response")) {
           printed += responses.size();
         } else {
           print_failed = true;
@@ -1866,16 +1869,15 @@ int ResponsesExport(const Args& args) {
   const bool show_progress = isatty(STDERR_FILENO) == 1;
   absl::Time last_progress = absl::InfinitePast();
   int64_t written = 0;
-  bool write_failed = false;
   absl::Status failure = writer.Begin();
+  bool writing_failed = !failure.ok();  // else harkd or the transport failed
   if (failure.ok()) {
     auto stub = hark::v1::Review::NewStub(MakeChannel(args.server));
     const ExportResult result = ExportResponses(
         *stub, request, absl::StrCat("Bearer ", key->key),
         [&](const hark::v1::Response& response) {
-          absl::Status s = writer.Write(response);
-          if (!s.ok()) {
-            write_failed = s.code() == absl::StatusCode::kDataLoss;
+          if (absl::Status s = writer.Write(response); !s.ok()) {
+            writing_failed = true;
             return s;
           }
           ++written;
@@ -1891,22 +1893,20 @@ int ResponsesExport(const Args& args) {
       std::cerr << "\r\033[K" << std::flush;
     }
     failure = result.failure;
-  } else {
-    write_failed = true;
   }
   out.flush();
   if (path != "-") file.close();
   if (failure.ok() && !out.good()) {
-    failure = absl::DataLossError("writing failed");
-    write_failed = true;
+    failure = absl::DataLossError(
+        absl::StrCat("writing failed: ", std::strerror(errno)));
+    writing_failed = true;
   }
   const std::string summary = absl::StrCat(
       "exported ", WithThousands(written),
       written == 1 ? " response" : " responses", " to ", shown_path);
   if (!failure.ok()) {
-    if (write_failed) {
-      std::cerr << "hark: writing " << shown_path
-                << " failed: " << std::strerror(errno) << "\n";
+    if (writing_failed) {
+      std::cerr << "hark: " << shown_path << ": " << failure.message() << "\n";
     } else {
       PrintRpcError("export responses", failure, args, *key, kReviewReaders);
     }

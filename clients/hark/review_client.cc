@@ -1,5 +1,7 @@
 #include "clients/hark/review_client.h"
 
+#include <cerrno>
+#include <cstring>
 #include <memory>
 
 #include "absl/strings/match.h"
@@ -26,7 +28,9 @@ ResponseWriter::ResponseWriter(std::ostream* out, ExportFormat format, bool bom)
 
 absl::Status ResponseWriter::Check() {
   if (out_->good()) return absl::OkStatus();
-  return absl::DataLossError("writing failed");
+  // errno is that of the write that failed (a stream sets no reason).
+  return absl::DataLossError(
+      absl::StrCat("writing failed: ", std::strerror(errno)));
 }
 
 absl::Status ResponseWriter::Begin() {

@@ -32,7 +32,8 @@ class ResponseWriter {
   // Writes what comes before the first response (CSV: BOM and header).
   absl::Status Begin();
   // Writes one response. DATA_LOSS when `out` failed (disk full, closed
-  // pipe), INTERNAL when the response cannot be printed as JSON.
+  // pipe; the message says why), INTERNAL when the response cannot be
+  // printed as JSON.
   absl::Status Write(const hark::v1::Response& response);
 
  private:
