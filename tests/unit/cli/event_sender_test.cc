@@ -24,6 +24,7 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
+#include "local_server.h"
 
 namespace hark::cli {
 namespace {
@@ -108,16 +109,10 @@ class FakeIngest final : public hark::v1::Ingest::Service {
 class EventSenderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             &port);
-    builder.RegisterService(&service_);
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    ASSERT_GT(port, 0);
-    stub_ = hark::v1::Ingest::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    std::shared_ptr<grpc::Channel> channel;
+    ASSERT_NO_FATAL_FAILURE(
+        testing::StartLocalServer(&service_, &server_, &channel));
+    stub_ = hark::v1::Ingest::NewStub(channel);
     options_.authorization = "Bearer hark_ingest_test";
     options_.sleep = [this](absl::Duration d) { sleeps_.push_back(d); };
   }

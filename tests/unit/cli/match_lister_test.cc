@@ -8,12 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
-#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
-#include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
+#include "local_server.h"
 
 namespace hark::cli {
 namespace {
@@ -94,16 +91,10 @@ class FakeRules final : public hark::v1::Rules::Service {
 class MatchListerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             &port);
-    builder.RegisterService(&service_);
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    ASSERT_GT(port, 0);
-    stub_ = hark::v1::Rules::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    std::shared_ptr<grpc::Channel> channel;
+    ASSERT_NO_FATAL_FAILURE(
+        testing::StartLocalServer(&service_, &server_, &channel));
+    stub_ = hark::v1::Rules::NewStub(channel);
     options_.authorization = "Bearer hark_research_test";
   }
   void TearDown() override { server_->Shutdown(); }

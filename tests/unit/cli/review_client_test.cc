@@ -14,12 +14,9 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
-#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
-#include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
+#include "local_server.h"
 #include "review_samples.h"
 
 namespace hark::cli {
@@ -129,16 +126,10 @@ class FakeReview final : public hark::v1::Review::Service {
 class ReviewClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             &port);
-    builder.RegisterService(&service_);
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    ASSERT_GT(port, 0);
-    stub_ = hark::v1::Review::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    std::shared_ptr<grpc::Channel> channel;
+    ASSERT_NO_FATAL_FAILURE(
+        testing::StartLocalServer(&service_, &server_, &channel));
+    stub_ = hark::v1::Review::NewStub(channel);
   }
   void TearDown() override { server_->Shutdown(); }
 
