@@ -163,10 +163,9 @@ absl::Status ValidateAnswers(const hark::v1::Prompt& prompt,
   }
   std::vector<std::string> problems;
   if (answers.empty()) {
-    problems.push_back(absl::StrCat("answers: none given (survey \"",
-                                    prompt.definition_id(),
-                                    "\" asks: ", absl::StrJoin(ids, ", "),
-                                    ")"));
+    problems.push_back(
+        absl::StrCat("answers: none given (survey \"", prompt.definition_id(),
+                     "\" asks: ", absl::StrJoin(ids, ", "), ")"));
   }
   absl::flat_hash_set<std::string> answered;
   for (size_t i = 0; i < answers.size(); ++i) {

@@ -44,9 +44,8 @@ absl::StatusOr<hark::v1::Report> Responses::Report(
   const uint32_t days = request.outcome_days() == 0 ? kDefaultOutcomeDays
                                                     : request.outcome_days();
   if (days > kMaxOutcomeDays) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("outcome_days: ", days, " is more than ",
-                     kMaxOutcomeDays));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "outcome_days: ", days, " is more than ", kMaxOutcomeDays));
   }
   const absl::Duration window = absl::Hours(24) * days;
   const Serving serving = this->serving();
@@ -104,8 +103,8 @@ absl::StatusOr<hark::v1::Report> Responses::Report(
   // What users did next: each matched user's first match of a rule, then
   // one pass over the outcome events.
   absl::flat_hash_map<std::string, std::vector<Linked>> users;
-  RETURN_IF_ERROR(store_->ScanRuleUsers(
-      query, [&](const store::RuleUserRecord& ru) {
+  RETURN_IF_ERROR(
+      store_->ScanRuleUsers(query, [&](const store::RuleUserRecord& ru) {
         auto it = row_of.find(ru.rule_id);
         if (it == row_of.end()) return;
         users[ru.user_id].push_back(

@@ -19,8 +19,8 @@ using hark::v1::Prompt;
 using hark::v1::RecordInterviewRequest;
 using store::PromptState;
 
-constexpr absl::string_view kFrictionTypes[] = {"product", "process",
-                                                "pricing", "perception"};
+constexpr absl::string_view kFrictionTypes[] = {"product", "process", "pricing",
+                                                "perception"};
 constexpr absl::string_view kSources[] = {"choice", "text", "hypothesis",
                                           "manual"};
 
@@ -45,10 +45,9 @@ absl::Status CheckOpen(const store::PromptRecord& stored, absl::Time now) {
   };
   switch (stored.state) {
     case PromptState::kDismissed:
-      return absl::FailedPreconditionError(
-          absl::StrCat("prompt ", stored.prompt_id, " was dismissed",
-                       at(stored.closed_at),
-                       "; a dismissed prompt takes no answers"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "prompt ", stored.prompt_id, " was dismissed", at(stored.closed_at),
+          "; a dismissed prompt takes no answers"));
     case PromptState::kExpired:
       return absl::FailedPreconditionError(absl::StrCat(
           "prompt ", stored.prompt_id, " expired", at(stored.closed_at),
@@ -57,16 +56,16 @@ absl::Status CheckOpen(const store::PromptRecord& stored, absl::Time now) {
       break;
   }
   if (now >= stored.expires_at) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "prompt ", stored.prompt_id, " expired at ",
-        absl::FormatTime(stored.expires_at),
-        "; an expired prompt takes no answers"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("prompt ", stored.prompt_id, " expired at ",
+                     absl::FormatTime(stored.expires_at),
+                     "; an expired prompt takes no answers"));
   }
   if (now < stored.due_at) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("prompt ", stored.prompt_id, " is not due until ",
-                     absl::FormatTime(stored.due_at),
-                     "; it cannot have been shown, so it takes no answers yet"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "prompt ", stored.prompt_id, " is not due until ",
+        absl::FormatTime(stored.due_at),
+        "; it cannot have been shown, so it takes no answers yet"));
   }
   return absl::OkStatus();
 }
@@ -196,9 +195,9 @@ absl::StatusOr<store::ResponseQuery> ToQuery(
   if (!filter.trait().empty()) {
     const size_t eq = filter.trait().find('=');
     if (eq == std::string::npos || eq == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "filter.trait: \"", filter.trait(),
-          "\" is not key=value (for example plan=pro)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("filter.trait: \"", filter.trait(),
+                       "\" is not key=value (for example plan=pro)"));
     }
     q.trait_key = filter.trait().substr(0, eq);
     q.trait_value = filter.trait().substr(eq + 1);
@@ -305,10 +304,10 @@ absl::StatusOr<hark::v1::SubmitResponseResponse> Responses::Submit(
                    store_->GetPrompt(request.prompt_id()));
   ASSIGN_OR_RETURN(Prompt prompt, ParsePrompt(stored));
   if (prompt.kind() != Prompt::SURVEY) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "prompt ", stored.prompt_id,
-        " is an interview invitation; record its outcome with "
-        "RecordInterview"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("prompt ", stored.prompt_id,
+                     " is an interview invitation; record its outcome with "
+                     "RecordInterview"));
   }
   const std::vector<hark::v1::Answer> answers = ToVector(request.answers());
   RETURN_IF_ERROR(ValidateAnswers(prompt, answers));
@@ -321,10 +320,10 @@ absl::StatusOr<hark::v1::SubmitResponseResponse> Responses::Submit(
     hark::v1::Response body;
     body.ParseFromString(old.body);
     if (!SameAnswers(answers, ToVector(body.answers()))) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "prompt ", stored.prompt_id, " was already answered at ",
-          absl::FormatTime(old.submitted_at),
-          " with different answers; a prompt takes one response"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("prompt ", stored.prompt_id, " was already answered at ",
+                       absl::FormatTime(old.submitted_at),
+                       " with different answers; a prompt takes one response"));
     }
     hark::v1::SubmitResponseResponse out;
     out.set_response_id(old.response_id);
@@ -452,8 +451,8 @@ absl::StatusOr<hark::v1::Response> Responses::ToProto(
     const store::ResponseRecord& record) const {
   hark::v1::Response out;
   if (!out.ParseFromString(record.body)) {
-    return absl::DataLossError(absl::StrCat(
-        "response ", record.response_id, " has an unreadable body"));
+    return absl::DataLossError(absl::StrCat("response ", record.response_id,
+                                            " has an unreadable body"));
   }
   out.set_response_id(record.response_id);
   out.set_prompt_id(record.prompt_id);
@@ -475,9 +474,9 @@ absl::StatusOr<hark::v1::Response> Responses::ToProto(
 absl::StatusOr<hark::v1::ListResponsesResponse> Responses::List(
     const hark::v1::ListResponsesRequest& request) {
   ASSIGN_OR_RETURN(store::ResponseQuery query, ToQuery(request.filter()));
-  const uint32_t page_size =
-      request.page_size() == 0 ? kDefaultPageSize
-                               : std::min(request.page_size(), kMaxPageSize);
+  const uint32_t page_size = request.page_size() == 0
+                                 ? kDefaultPageSize
+                                 : std::min(request.page_size(), kMaxPageSize);
   int64_t before = 0;
   if (!request.page_token().empty()) {
     ASSIGN_OR_RETURN(before, ParsePageToken(request.page_token()));

@@ -180,10 +180,9 @@ absl::StatusOr<hark::v1::ExplainResponse> Explain(store::Store& store,
       source = t.source;
     }
     std::string summary = absl::StrCat(
-        r.interview_status.empty()
-            ? absl::StrCat("answered ", r.definition_id)
-            : absl::StrCat("interview ", r.definition_id, " ",
-                           r.interview_status),
+        r.interview_status.empty() ? absl::StrCat("answered ", r.definition_id)
+                                   : absl::StrCat("interview ", r.definition_id,
+                                                  " ", r.interview_status),
         " (prompt ", r.prompt_id, "): friction ", primary,
         source.empty() ? "" : absl::StrCat(" from ", source));
     Entry e = Make(r.submitted_at, kResponse, "response", std::move(summary));

@@ -167,24 +167,6 @@ bool IsOpen(PromptState state) {
 
 }  // namespace
 
-absl::string_view PromptStateName(store::PromptState state) {
-  switch (state) {
-    case PromptState::kPending:
-      return "pending";
-    case PromptState::kDelivered:
-      return "delivered";
-    case PromptState::kShown:
-      return "shown";
-    case PromptState::kAnswered:
-      return "answered";
-    case PromptState::kDismissed:
-      return "dismissed";
-    case PromptState::kExpired:
-      return "expired";
-  }
-  return "unknown";
-}
-
 std::string PromptIdForMatch(absl::string_view match_id) {
   return absl::StrCat("p_", match_id);
 }

@@ -163,9 +163,6 @@ class Orchestrator {
   std::thread thread_ ABSL_GUARDED_BY(join_mu_);
 };
 
-// "pending", "delivered", "shown", "answered", "dismissed", "expired".
-absl::string_view PromptStateName(store::PromptState state);
-
 // The prompt id of the prompt a match may create.
 std::string PromptIdForMatch(absl::string_view match_id);
 

@@ -38,9 +38,8 @@ grpc::ServerUnaryReactor* AdminService::DeleteUser(
   auto principal = AuthorizeCall(*keys_, context, kDeleteUser);
   if (!principal.ok()) return FinishUnary(context, principal.status());
   if (request->user_id().empty()) {
-    return FinishUnary(context,
-                       absl::InvalidArgumentError(
-                           "user_id: required (the user to delete)"));
+    return FinishUnary(context, absl::InvalidArgumentError(
+                                    "user_id: required (the user to delete)"));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const std::string user_id = request->user_id();

@@ -169,26 +169,19 @@ grpc::ServerUnaryReactor* PromptsService::SubmitResponse(
     grpc::CallbackServerContext* context,
     const hark::v1::SubmitResponseRequest* request,
     hark::v1::SubmitResponseResponse* response) {
-  auto principal = AuthorizeCall(*keys_, context, kSubmitResponse);
-  if (!principal.ok()) return FinishUnary(context, principal.status());
-  absl::StatusOr<hark::v1::SubmitResponseResponse> stored =
-      responses_->Submit(*request);
-  if (!stored.ok()) return FinishUnary(context, stored.status());
-  *response = std::move(*stored);
-  return FinishUnary(context, absl::OkStatus());
+  return ServeUnary(
+      *keys_, context, kSubmitResponse, response,
+      [&](const auth::Principal&) { return responses_->Submit(*request); });
 }
 
 grpc::ServerUnaryReactor* PromptsService::RecordInterview(
     grpc::CallbackServerContext* context,
     const hark::v1::RecordInterviewRequest* request,
     hark::v1::RecordInterviewResponse* response) {
-  auto principal = AuthorizeCall(*keys_, context, kRecordInterview);
-  if (!principal.ok()) return FinishUnary(context, principal.status());
-  absl::StatusOr<hark::v1::RecordInterviewResponse> stored =
-      responses_->RecordInterview(*request);
-  if (!stored.ok()) return FinishUnary(context, stored.status());
-  *response = std::move(*stored);
-  return FinishUnary(context, absl::OkStatus());
+  return ServeUnary(*keys_, context, kRecordInterview, response,
+                    [&](const auth::Principal&) {
+                      return responses_->RecordInterview(*request);
+                    });
 }
 
 }  // namespace hark::service

@@ -81,48 +81,35 @@ grpc::ServerUnaryReactor* ReviewService::ListResponses(
     grpc::CallbackServerContext* context,
     const hark::v1::ListResponsesRequest* request,
     hark::v1::ListResponsesResponse* response) {
-  auto principal = AuthorizeCall(*keys_, context, kListResponses);
-  if (!principal.ok()) return FinishUnary(context, principal.status());
-  absl::StatusOr<hark::v1::ListResponsesResponse> page =
-      responses_->List(*request);
-  if (!page.ok()) return FinishUnary(context, page.status());
-  *response = std::move(*page);
-  return FinishUnary(context, absl::OkStatus());
+  return ServeUnary(
+      *keys_, context, kListResponses, response,
+      [&](const auth::Principal&) { return responses_->List(*request); });
 }
 
 grpc::ServerUnaryReactor* ReviewService::GetResponse(
     grpc::CallbackServerContext* context,
     const hark::v1::GetResponseRequest* request, hark::v1::Response* response) {
-  auto principal = AuthorizeCall(*keys_, context, kGetResponse);
-  if (!principal.ok()) return FinishUnary(context, principal.status());
-  absl::StatusOr<hark::v1::Response> found =
-      responses_->Get(request->response_id());
-  if (!found.ok()) return FinishUnary(context, found.status());
-  *response = std::move(*found);
-  return FinishUnary(context, absl::OkStatus());
+  return ServeUnary(*keys_, context, kGetResponse, response,
+                    [&](const auth::Principal&) {
+                      return responses_->Get(request->response_id());
+                    });
 }
 
 grpc::ServerUnaryReactor* ReviewService::TagResponse(
     grpc::CallbackServerContext* context,
     const hark::v1::TagResponseRequest* request, hark::v1::Response* response) {
-  auto principal = AuthorizeCall(*keys_, context, kTagResponse);
-  if (!principal.ok()) return FinishUnary(context, principal.status());
-  absl::StatusOr<hark::v1::Response> tagged =
-      responses_->Tag(*request, principal->key_name);
-  if (!tagged.ok()) return FinishUnary(context, tagged.status());
-  *response = std::move(*tagged);
-  return FinishUnary(context, absl::OkStatus());
+  return ServeUnary(*keys_, context, kTagResponse, response,
+                    [&](const auth::Principal& principal) {
+                      return responses_->Tag(*request, principal.key_name);
+                    });
 }
 
 grpc::ServerUnaryReactor* ReviewService::GetReport(
     grpc::CallbackServerContext* context,
     const hark::v1::GetReportRequest* request, hark::v1::Report* response) {
-  auto principal = AuthorizeCall(*keys_, context, kGetReport);
-  if (!principal.ok()) return FinishUnary(context, principal.status());
-  absl::StatusOr<hark::v1::Report> report = responses_->Report(*request);
-  if (!report.ok()) return FinishUnary(context, report.status());
-  *response = std::move(*report);
-  return FinishUnary(context, absl::OkStatus());
+  return ServeUnary(
+      *keys_, context, kGetReport, response,
+      [&](const auth::Principal&) { return responses_->Report(*request); });
 }
 
 grpc::ServerWriteReactor<hark::v1::Response>* ReviewService::ExportResponses(

@@ -4,8 +4,10 @@
 // Small helpers shared by the callback service adapters.
 
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "grpcpp/server_context.h"
@@ -22,6 +24,22 @@ inline grpc::ServerUnaryReactor* FinishUnary(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
+}
+
+// The usual unary call: authorizes it, runs `fn(principal)` (which returns
+// an absl::StatusOr of the response message) and finishes with its value or
+// its error.
+template <typename Response, typename Fn>
+grpc::ServerUnaryReactor* ServeUnary(const auth::KeyRing& keys,
+                                     grpc::CallbackServerContext* context,
+                                     absl::string_view method,
+                                     Response* response, Fn fn) {
+  auto principal = AuthorizeCall(keys, context, method);
+  if (!principal.ok()) return FinishUnary(context, principal.status());
+  absl::StatusOr<Response> result = fn(*principal);
+  if (!result.ok()) return FinishUnary(context, result.status());
+  *response = std::move(*result);
+  return FinishUnary(context, absl::OkStatus());
 }
 
 // The status of an RPC that is declared but not built yet.

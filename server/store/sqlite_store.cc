@@ -515,23 +515,6 @@ constexpr char kAnswerPromptSql[] =
 static_assert(static_cast<int>(PromptState::kAnswered) == 4,
               "kAnswerPromptSql and the report use this number");
 
-absl::string_view PromptStateName(PromptState state) {
-  switch (state) {
-    case PromptState::kPending:
-      return "pending";
-    case PromptState::kDelivered:
-      return "delivered";
-    case PromptState::kShown:
-      return "shown";
-    case PromptState::kAnswered:
-      return "answered";
-    case PromptState::kDismissed:
-      return "dismissed";
-    case PromptState::kExpired:
-      return "expired";
-  }
-  return "in an unknown state";
-}
 
 // `s` as a JSON string. Escapes what JSON requires (quote, backslash,
 // control characters); other bytes, UTF-8 included, stay as they are.

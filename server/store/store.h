@@ -167,6 +167,25 @@ enum class PromptState {
   kExpired = 6,
 };
 
+// "pending", "delivered", "shown", "answered", "dismissed", "expired".
+inline absl::string_view PromptStateName(PromptState state) {
+  switch (state) {
+    case PromptState::kPending:
+      return "pending";
+    case PromptState::kDelivered:
+      return "delivered";
+    case PromptState::kShown:
+      return "shown";
+    case PromptState::kAnswered:
+      return "answered";
+    case PromptState::kDismissed:
+      return "dismissed";
+    case PromptState::kExpired:
+      return "expired";
+  }
+  return "in an unknown state";
+}
+
 // A prompt created by a sent decision. Times with microsecond precision.
 struct PromptRecord {
   std::string prompt_id;

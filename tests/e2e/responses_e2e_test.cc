@@ -29,7 +29,8 @@ class ResponsesE2ETest : public PromptsE2ETest {
     std::stringstream text;
     text << in.rdbuf();
     std::string rules = text.str();
-    const std::string delayed = "action: { survey: cancel_exit, delay: \"10m\" }";
+    const std::string delayed =
+        "action: { survey: cancel_exit, delay: \"10m\" }";
     ASSERT_NE(rules.find(delayed), std::string::npos)
         << "the shipped cancellation rule changed; update this test";
     absl::StrReplaceAll({{delayed, "action: { survey: cancel_exit }"}}, &rules);
@@ -145,15 +146,23 @@ TEST_F(ResponsesE2ETest, FullLoopForEachShippedRule) {
     std::string source;
   };
   const std::vector<Case> cases = {
-      {onboarding, "onboarding_abandonment",
-       {Choice("blocker", "unclear_next")}, "process", "choice"},
-      {"err", "repeated_errors",
+      {onboarding,
+       "onboarding_abandonment",
+       {Choice("blocker", "unclear_next")},
+       "process",
+       "choice"},
+      {"err",
+       "repeated_errors",
        {Choice("impact", "no_impact"),
         Text("task", "Exporting my report, the app keeps crashing")},
-       "product", "text"},
+       "product",
+       "text"},
       {"mover", "downgrade_after_upgrade", {}, "pricing", "text"},
-      {"payer", "cancellation", {Choice("reason", "no_longer_needed")},
-       "perception", "hypothesis"},
+      {"payer",
+       "cancellation",
+       {Choice("reason", "no_longer_needed")},
+       "perception",
+       "hypothesis"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.rule);
@@ -224,9 +233,9 @@ TEST_F(ResponsesE2ETest, TaggingNeedsAReviewKeyAndKeepsHistory) {
   Send({MakeEvent("payer", "subscription_cancelled", now)});
   const Prompt prompt = WaitForPrompt("payer");
   hark::v1::SubmitResponseResponse submitted;
-  ASSERT_TRUE(
-      Submit(prompt.prompt_id(), {Choice("reason", "too_expensive")}, &submitted)
-          .ok());
+  ASSERT_TRUE(Submit(prompt.prompt_id(), {Choice("reason", "too_expensive")},
+                     &submitted)
+                  .ok());
   EXPECT_EQ(submitted.friction(), "pricing");
 
   auto stub = hark::v1::Review::NewStub(harkd_.Channel());

@@ -118,10 +118,9 @@ TEST(ValidateAnswers, RequiredMissingDuplicateAndEmpty) {
 TEST(ValidateAnswers, TextLimitIsFourKiB) {
   EXPECT_TRUE(
       Check({Score("rating", 3), Text("text", std::string(4096, 'x'))}).ok());
-  EXPECT_THAT(
-      Check({Score("rating", 3), Text("text", std::string(4097, 'x'))})
-          .message(),
-      HasSubstr("4097 bytes"));
+  EXPECT_THAT(Check({Score("rating", 3), Text("text", std::string(4097, 'x'))})
+                  .message(),
+              HasSubstr("4097 bytes"));
 }
 
 TEST(ValidateAnswers, ReportsEveryProblemAtOnce) {

@@ -233,9 +233,9 @@ TEST_F(ResponsesTest, ResubmittingIsIdempotentDifferentAnswersAreRefused) {
 TEST_F(ResponsesTest, DismissedExpiredAndNotYetDuePromptsAreRefused) {
   const std::string dismissed = PromptFor("downgrade", "u1");
   ASSERT_TRUE(orchestrator_
-                  ->RecordPromptEvent(dismissed,
-                                      hark::v1::RecordPromptEventRequest::DISMISSED,
-                                      std::nullopt)
+                  ->RecordPromptEvent(
+                      dismissed, hark::v1::RecordPromptEventRequest::DISMISSED,
+                      std::nullopt)
                   .ok());
   auto r = Submit(dismissed, {Score(3)});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -254,8 +254,9 @@ TEST_F(ResponsesTest, DismissedExpiredAndNotYetDuePromptsAreRefused) {
 }
 
 TEST_F(ResponsesTest, FrictionFromTextThenHypothesisThenUnknown) {
-  auto text = Submit(PromptFor("downgrade", "u1"),
-                     {Score(2), Reason("other"), More("The app keeps crashing")});
+  auto text =
+      Submit(PromptFor("downgrade", "u1"),
+             {Score(2), Reason("other"), More("The app keeps crashing")});
   ASSERT_TRUE(text.ok()) << text.status();
   EXPECT_EQ(text->friction(), "product");
   auto got = responses_->Get(text->response_id());
