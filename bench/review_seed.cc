@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
 #include "bench/bench_util.h"
+#include "hark/proto_time.h"
 #include "hark/v1/common.pb.h"
 #include "hark/v1/prompts.pb.h"
 #include "hark/v1/review.pb.h"
@@ -44,18 +45,6 @@ uint64_t SplitMix64(uint64_t x) {
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
-}
-
-void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t micros = absl::ToUnixMicros(t);
-  int64_t seconds = micros / 1000000;
-  int64_t rest = micros % 1000000;
-  if (rest < 0) {
-    rest += 1000000;
-    --seconds;
-  }
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(rest * 1000));
 }
 
 hark::v1::Value StringValue(absl::string_view s) {
@@ -361,7 +350,7 @@ class Generator {
     hark::v1::MatchedEvent* e = m->add_events();
     e->set_event_id(NextEventId());
     e->set_name(std::string(name));
-    SetTime(at, e->mutable_timestamp());
+    SetTimestamp(at, e->mutable_timestamp());
     e->set_alias(std::string(alias));
     return e;
   }
@@ -380,7 +369,7 @@ class Generator {
     m.set_rule_id(r.rule_id);
     m.set_rule_version(r.rule_version);
     m.set_user_id(r.user_id);
-    SetTime(matched, m.mutable_matched_at());
+    SetTimestamp(matched, m.mutable_matched_at());
     auto props = [](hark::v1::MatchedEvent * e) -> auto& {
       return *e->mutable_properties();
     };
@@ -476,8 +465,8 @@ class Generator {
     body.set_user_id(p->user_id);
     body.set_state(hark::v1::Prompt::PENDING);
     body.set_match_id(p->match_id);
-    SetTime(p->due_at, body.mutable_due_at());
-    SetTime(p->expires_at, body.mutable_expires_at());
+    SetTimestamp(p->due_at, body.mutable_due_at());
+    SetTimestamp(p->expires_at, body.mutable_expires_at());
     if (body.kind() == hark::v1::Prompt::INTERVIEW) {
       body.set_booking_url(absl::StrCat(
           "https://calendar.example.com/hark/pricing?token=", p->prompt_id));
@@ -872,7 +861,7 @@ absl::StatusOr<ReviewSeedResult> SeedReviewDatabase(
       event.set_event_id(absl::StrFormat("outcome-%d-%d", options.seed, k));
       event.set_user_id(gen.UserId(user));
       event.set_name("subscription_cancelled");
-      SetTime(at, event.mutable_timestamp());
+      SetTimestamp(at, event.mutable_timestamp());
       (*event.mutable_properties())["source"] = StringValue("self_serve");
       store::EventRecord& record = batch.events.emplace_back();
       record.event_id = event.event_id();
