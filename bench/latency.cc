@@ -210,26 +210,13 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv,
       std::cout << LatencyUsage(hooks.default_harkd);
       std::exit(0);
     }
-    if (!absl::StartsWith(arg, "--")) return bad("unexpected argument " + arg);
-    std::string name = arg.substr(2), value;
-    if (size_t eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    } else if (name == "json") {
-      value = "true";
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      return bad("flag --" + name + " needs a value");
-    }
-    auto count = [&](size_t min, size_t max, size_t* out) -> absl::Status {
-      uint64_t v;
-      if (!absl::SimpleAtoi(value, &v) || v < min || v > max) {
-        return bad(absl::StrCat("--", name, " must be a number from ", min,
-                                " to ", max, ", not '", value, "'"));
-      }
-      *out = static_cast<size_t>(v);
-      return absl::OkStatus();
+    absl::StatusOr<std::pair<std::string, std::string>> flag =
+        NextFlag(argc, argv, &i);
+    if (!flag.ok()) return flag.status();
+    const std::string& name = flag->first;
+    const std::string& value = flag->second;
+    auto count = [&](size_t min, size_t max, size_t* out) {
+      return CountFlag(name, value, min, max, out);
     };
     auto duration = [&](absl::Duration min,
                         absl::Duration* out) -> absl::Status {
@@ -558,13 +545,7 @@ struct Series {
   std::string name;
   std::vector<double> ms;  // sorted
   size_t missing = 0;
-  double Percentile(double p) const {
-    if (ms.empty()) return 0;
-    const double rank = std::ceil(p / 100.0 * static_cast<double>(ms.size()));
-    const size_t index = static_cast<size_t>(
-        std::clamp(rank - 1, 0.0, static_cast<double>(ms.size() - 1)));
-    return ms[index];
-  }
+  double Percentile(double p) const { return bench::Percentile(ms, p); }
 };
 
 // CPU of harkd's threads and of this process over phase 2.

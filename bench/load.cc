@@ -288,12 +288,7 @@ double LoadResult::events_per_second() const {
 }
 
 double LoadResult::LatencyPercentile(double p) const {
-  if (latencies_ms.empty()) return 0;
-  const double rank =
-      std::ceil(p / 100.0 * static_cast<double>(latencies_ms.size()));
-  const size_t index = static_cast<size_t>(
-      std::clamp(rank - 1, 0.0, static_cast<double>(latencies_ms.size() - 1)));
-  return latencies_ms[index];
+  return Percentile(latencies_ms, p);
 }
 
 absl::StatusOr<LoadResult> RunUnary(

@@ -31,6 +31,7 @@
 #include "bench/harkd_launcher.h"
 #include "bench/review_seed.h"
 #include "grpcpp/client_context.h"
+#include "hark/proto_time.h"
 #include "hark/v1/review.grpc.pb.h"
 #include "server/store/store.h"
 
@@ -162,26 +163,13 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv,
       std::cout << ReviewUsage(hooks.default_harkd);
       std::exit(0);
     }
-    if (!absl::StartsWith(arg, "--")) return bad("unexpected argument " + arg);
-    std::string name = arg.substr(2), value;
-    if (size_t eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    } else if (name == "json") {
-      value = "true";
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      return bad("flag --" + name + " needs a value");
-    }
-    auto count = [&](size_t min, size_t max, size_t* out) -> absl::Status {
-      uint64_t v;
-      if (!absl::SimpleAtoi(value, &v) || v < min || v > max) {
-        return bad(absl::StrCat("--", name, " must be a number from ", min,
-                                " to ", max, ", not '", value, "'"));
-      }
-      *out = static_cast<size_t>(v);
-      return absl::OkStatus();
+    absl::StatusOr<std::pair<std::string, std::string>> flag =
+        NextFlag(argc, argv, &i);
+    if (!flag.ok()) return flag.status();
+    const std::string& name = flag->first;
+    const std::string& value = flag->second;
+    auto count = [&](size_t min, size_t max, size_t* out) {
+      return CountFlag(name, value, min, max, out);
     };
     absl::Status status;
     if (name == "harkd") {
@@ -230,25 +218,6 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv,
     if (!status.ok()) return status;
   }
   return flags;
-}
-
-// Nearest-rank percentile of sorted samples.
-double Percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const double rank = std::ceil(p / 100.0 * static_cast<double>(sorted.size()));
-  const size_t index = static_cast<size_t>(
-      std::clamp(rank - 1, 0.0, static_cast<double>(sorted.size() - 1)));
-  return sorted[index];
-}
-
-void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t micros = absl::ToUnixMicros(t);
-  out->set_seconds(micros / 1000000);
-  out->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
-}
-
-absl::Time ToTime(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
 }
 
 // One filter and its samples.
@@ -303,9 +272,9 @@ bool Matches(const hark::v1::ResponseFilter& f, const hark::v1::Response& r) {
     return false;
   }
   if (!f.rule_id().empty() && r.rule_id() != f.rule_id()) return false;
-  const absl::Time at = ToTime(r.submitted_at());
-  if (f.has_from() && at < ToTime(f.from())) return false;
-  if (f.has_to() && at >= ToTime(f.to())) return false;
+  const absl::Time at = FromTimestamp(r.submitted_at());
+  if (f.has_from() && at < FromTimestamp(f.from())) return false;
+  if (f.has_to() && at >= FromTimestamp(f.to())) return false;
   if (f.min_score() != 0 || f.max_score() != 0) {
     const auto scored =
         std::find_if(r.answers().begin(), r.answers().end(), [](const auto& a) {
@@ -359,8 +328,8 @@ std::vector<Series> MakeSeries(absl::Time newest) {
   {
     auto& f = add("(h)", "one week, 10 weeks ago");
     const absl::Time from = newest - absl::Hours(10 * 7 * 24);
-    SetTime(from, f.mutable_from());
-    SetTime(from + absl::Hours(7 * 24), f.mutable_to());
+    SetTimestamp(from, f.mutable_from());
+    SetTimestamp(from + absl::Hours(7 * 24), f.mutable_to());
   }
   {
     auto& f = add("(i)", "rule=onboarding friction=pricing plan=pro");

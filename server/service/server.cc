@@ -52,8 +52,7 @@ class Server::Services {
   Services(const auth::KeyRing* keys, ingest::Ingestor* ingestor,
            runtime::EngineRunner* runner, runtime::Orchestrator* orchestrator,
            responses::Responses* responses, store::Store* store,
-           const Clock* clock,
-           const engine::EngineOptions& engine)
+           const Clock* clock, const engine::EngineOptions& engine)
       : ingest(keys, ingestor),
         admin(keys, ingestor, runner, orchestrator, store, clock),
         prompts(keys, orchestrator, responses),

@@ -515,7 +515,6 @@ constexpr char kAnswerPromptSql[] =
 static_assert(static_cast<int>(PromptState::kAnswered) == 4,
               "kAnswerPromptSql and the report use this number");
 
-
 // `s` as a JSON string. Escapes what JSON requires (quote, backslash,
 // control characters); other bytes, UTF-8 included, stay as they are.
 void AppendJsonString(std::string& out, absl::string_view s) {
