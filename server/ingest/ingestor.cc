@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "hark/proto_time.h"
 #include "hark/status_macros.h"
+#include "hark/thread_name.h"
 #include "server/ingest/dedup_window.h"
 #include "server/ingest/validate.h"
 
@@ -118,7 +119,10 @@ class Ingestor::Impl {
 
   void StartWriter() {
     absl::MutexLock lock(&join_mu_);
-    writer_ = std::thread([this] { WriterLoop(); });
+    writer_ = std::thread([this] {
+      SetThreadName("hark-ingest");
+      WriterLoop();
+    });
   }
 
   absl::Status Track(const Events& events, TrackDone done);

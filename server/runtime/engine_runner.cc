@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "hark/proto_time.h"
 #include "hark/status_macros.h"
+#include "hark/thread_name.h"
 #include "hark/v1/rules.pb.h"
 #include "spdlog/spdlog.h"
 
@@ -78,7 +79,10 @@ absl::StatusOr<std::unique_ptr<EngineRunner>> EngineRunner::Start(
   RETURN_IF_ERROR(runner->Recover());
   {
     absl::MutexLock lock(&runner->join_mu_);
-    runner->thread_ = std::thread([r = runner.get()] { r->Loop(); });
+    runner->thread_ = std::thread([r = runner.get()] {
+      SetThreadName("hark-engine");
+      r->Loop();
+    });
   }
   return runner;
 }

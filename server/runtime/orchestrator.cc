@@ -11,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "hark/proto_time.h"
 #include "hark/status_macros.h"
+#include "hark/thread_name.h"
 #include "hark/v1/rules.pb.h"
 #include "server/policy/policy.h"
 #include "spdlog/spdlog.h"
@@ -209,7 +210,10 @@ absl::StatusOr<std::unique_ptr<Orchestrator>> Orchestrator::Start(
   }
   if (options.start_thread) {
     absl::MutexLock lock(&o->join_mu_);
-    o->thread_ = std::thread([p = o.get()] { p->Loop(); });
+    o->thread_ = std::thread([p = o.get()] {
+      SetThreadName("hark-orchestr");
+      p->Loop();
+    });
   }
   return o;
 }

@@ -14,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "hark/status_macros.h"
+#include "hark/thread_name.h"
+#include "spdlog/spdlog.h"
 
 namespace hark::store::internal {
 namespace {
@@ -308,6 +310,98 @@ absl::StatusOr<std::unique_ptr<Connection>> OpenWriter(
   // larger page cache (16 MiB instead of 2) keeps their upper levels hot.
   RETURN_IF_ERROR(conn->Exec("PRAGMA cache_size=-16384"));
   return conn;
+}
+
+absl::StatusOr<std::unique_ptr<WalCheckpointer>> WalCheckpointer::Start(
+    const std::string& path, Durability durability, absl::Duration busy_timeout,
+    int pages) {
+  if (path == kInMemoryPath || pages <= 0) {
+    return absl::InvalidArgumentError(
+        "WalCheckpointer needs a file database and pages > 0");
+  }
+  // OpenWriter, not OpenReader: a checkpoint writes into the database file,
+  // with the fsyncs that `durability` asks for.
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn,
+                   OpenWriter(path, durability, busy_timeout));
+  // Its own connection never checkpoints on commit (it never commits).
+  RETURN_IF_ERROR(conn->Exec("PRAGMA wal_autocheckpoint=0"));
+  return absl::WrapUnique(new WalCheckpointer(std::move(conn), pages));
+}
+
+WalCheckpointer::WalCheckpointer(std::unique_ptr<Connection> conn, int pages)
+    : conn_(std::move(conn)), pages_(pages) {
+  thread_ = std::thread([this] {
+    SetThreadName("hark-walckpt");
+    Loop();
+  });
+}
+
+WalCheckpointer::~WalCheckpointer() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  thread_.join();
+}
+
+void WalCheckpointer::Attach(Connection& writer) {
+  // sqlite3_wal_hook replaces the auto-checkpoint hook: from now on only
+  // this thread checkpoints (and SQLite when the last connection closes).
+  sqlite3_wal_hook(writer.db(), &WalCheckpointer::OnCommit, this);
+}
+
+void WalCheckpointer::Detach(Connection& writer) {
+  sqlite3_wal_hook(writer.db(), nullptr, nullptr);
+}
+
+uint64_t WalCheckpointer::checkpoints() const {
+  absl::MutexLock lock(&mu_);
+  return checkpoints_;
+}
+
+bool WalCheckpointer::AwaitCheckpoints(uint64_t n,
+                                       absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto done = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return checkpoints_ >= n;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+}
+
+int WalCheckpointer::OnCommit(void* self, sqlite3*, const char*, int frames) {
+  auto* c = static_cast<WalCheckpointer*>(self);
+  if (frames >= c->pages_) {
+    absl::MutexLock lock(&c->mu_);
+    c->due_ = true;
+  }
+  return SQLITE_OK;
+}
+
+void WalCheckpointer::Loop() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](WalCheckpointer* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
+            return c->due_ || c->stopping_;
+          },
+          this));
+      if (stopping_) return;
+      due_ = false;
+    }
+    int log_frames = 0;
+    int copied = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(
+        conn_->db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
+    // BUSY: another checkpoint is running (another process); the next
+    // commit past the threshold asks again.
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      spdlog::warn("sqlite store {}: WAL checkpoint failed: {}", conn_->path(),
+                   conn_->Error(rc, "checkpointing the WAL").ToString());
+    }
+    absl::MutexLock lock(&mu_);
+    ++checkpoints_;
+  }
 }
 
 absl::StatusOr<std::unique_ptr<Connection>> OpenReader(

@@ -10,11 +10,14 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/store/store.h"
 
@@ -139,6 +142,51 @@ absl::StatusOr<std::unique_ptr<Connection>> OpenWriter(
 // Opens a read-only connection on an existing file database.
 absl::StatusOr<std::unique_ptr<Connection>> OpenReader(
     const std::string& path, absl::Duration busy_timeout);
+
+// Checkpoints the WAL of a file database on a thread of its own, so that
+// the connection that writes never copies WAL frames back into the database
+// (nor waits for the fsyncs of a checkpoint) inside a commit. Attach()
+// turns off the writer's built-in auto-checkpoint and installs a WAL hook
+// that wakes the thread once the WAL holds `pages` frames; the thread then
+// runs a PASSIVE checkpoint on its own connection, which never blocks the
+// writer or readers and copies what no reader still needs. SQLite restarts
+// the WAL from its beginning at the first commit after a complete
+// checkpoint, so the file stays near `pages` pages while readers let it.
+class WalCheckpointer {
+ public:
+  // Opens the thread's connection on the file database `path`, which the
+  // writer created already.
+  static absl::StatusOr<std::unique_ptr<WalCheckpointer>> Start(
+      const std::string& path, Durability durability,
+      absl::Duration busy_timeout, int pages);
+  // Stops the thread after a last checkpoint. The writer it was attached to
+  // must be closed or detached (Detach) before.
+  ~WalCheckpointer();
+
+  // Hooks `writer` (the one connection that writes). The hook runs on the
+  // writer's thread after each commit and only signals.
+  void Attach(Connection& writer);
+  static void Detach(Connection& writer);
+
+  // Checkpoints run so far (complete or not); for tests and stats.
+  uint64_t checkpoints() const;
+  // Waits until at least `n` checkpoints ran or `timeout` passed; says
+  // which. For tests.
+  bool AwaitCheckpoints(uint64_t n, absl::Duration timeout) const;
+
+ private:
+  WalCheckpointer(std::unique_ptr<Connection> conn, int pages);
+  static int OnCommit(void* self, sqlite3* db, const char* name, int frames);
+  void Loop();
+
+  std::unique_ptr<Connection> conn_;  // the thread's only
+  const int pages_;
+  mutable absl::Mutex mu_;
+  bool due_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t checkpoints_ ABSL_GUARDED_BY(mu_) = 0;
+  std::thread thread_;
+};
 
 // Runs BEGIN IMMEDIATE; then `body`; then COMMIT. If `body` or the COMMIT
 // fails, rolls back so that nothing of the transaction stays, and returns

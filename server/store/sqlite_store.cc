@@ -1017,10 +1017,20 @@ absl::Time WeekStart(absl::Time t) {
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(StoreOptions options, std::unique_ptr<Connection> writer)
+  SqliteStore(StoreOptions options, std::unique_ptr<Connection> writer,
+              std::unique_ptr<internal::WalCheckpointer> checkpointer)
       : options_(std::move(options)),
         in_memory_(writer->in_memory()),
-        writer_(std::move(writer)) {}
+        checkpointer_(std::move(checkpointer)),
+        writer_(std::move(writer)) {
+    if (checkpointer_ != nullptr) checkpointer_->Attach(*writer_);
+  }
+  ~SqliteStore() override {
+    // The hook must not outlive the checkpointer; the checkpointer's
+    // destructor (after this body) stops its thread.
+    absl::MutexLock lock(&write_mu_);
+    if (checkpointer_ != nullptr) internal::WalCheckpointer::Detach(*writer_);
+  }
 
   absl::StatusOr<WriteResult> Write(const WriteBatch& batch) override;
   absl::Status ScanRecentEventIds(
@@ -1103,6 +1113,9 @@ class SqliteStore final : public Store {
 
   const StoreOptions options_;
   const bool in_memory_;
+  // Null for ":memory:" and with wal_checkpoint_pages = 0. Declared before
+  // writer_, so that it is destroyed after the writer connection closed.
+  const std::unique_ptr<internal::WalCheckpointer> checkpointer_;
 
   absl::Mutex write_mu_;
   std::unique_ptr<Connection> writer_ ABSL_GUARDED_BY(write_mu_);
@@ -2333,7 +2346,15 @@ absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(
                    internal::OpenWriter(options.path, options.durability,
                                         options.busy_timeout));
   RETURN_IF_ERROR(internal::Migrate(*writer));
-  return std::make_unique<SqliteStore>(options, std::move(writer));
+  std::unique_ptr<internal::WalCheckpointer> checkpointer;
+  if (!writer->in_memory() && options.wal_checkpoint_pages > 0) {
+    ASSIGN_OR_RETURN(checkpointer,
+                     internal::WalCheckpointer::Start(
+                         options.path, options.durability, options.busy_timeout,
+                         options.wal_checkpoint_pages));
+  }
+  return std::make_unique<SqliteStore>(options, std::move(writer),
+                                       std::move(checkpointer));
 }
 
 }  // namespace hark::store

@@ -35,6 +35,12 @@ struct StoreOptions {
   // How long a statement waits for a lock held by another connection (for
   // example another process on the same file) before failing UNAVAILABLE.
   absl::Duration busy_timeout = absl::Seconds(5);
+  // File databases: once the WAL holds this many pages (4 KiB each) after
+  // a commit, a background thread checkpoints it (copies the pages back
+  // into the database file), so that commits never do that work or wait for
+  // its fsyncs. 0: SQLite's default instead, a checkpoint inside the commit
+  // that crosses 1000 pages.
+  int wal_checkpoint_pages = 4096;
 };
 
 // One event as appended to the event log.
