@@ -1320,17 +1320,19 @@ absl::StatusOr<std::vector<EventRecord>> SqliteStore::GetEventsBySeq(
   events.reserve(seqs.size());
   // One primary-key lookup per seq rather than one IN (...) query: the
   // statement stays cached whatever the number of seqs, and the order asked
-  // comes for free. Events never change once committed, so lookups in
-  // different snapshots cannot disagree.
+  // comes for free. All in one read transaction: a lookup on its own would
+  // take and release the WAL read lock (system calls) every time.
   RETURN_IF_ERROR(WithReader([&](Connection& conn) -> absl::Status {
-    ASSIGN_OR_RETURN(Statement lookup, conn.Prepare(kSelectEventBySeqSql));
-    for (const int64_t seq : seqs) {
-      RETURN_IF_ERROR(lookup.BindInt64(1, seq));
-      ASSIGN_OR_RETURN(bool row, lookup.Step());
-      if (row) ReadEvent(lookup, events.emplace_back());
-      lookup.Reset();
-    }
-    return absl::OkStatus();
+    return internal::InReadTransaction(conn, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(Statement lookup, conn.Prepare(kSelectEventBySeqSql));
+      for (const int64_t seq : seqs) {
+        RETURN_IF_ERROR(lookup.BindInt64(1, seq));
+        ASSIGN_OR_RETURN(bool row, lookup.Step());
+        if (row) ReadEvent(lookup, events.emplace_back());
+        lookup.Reset();
+      }
+      return absl::OkStatus();
+    });
   }));
   return events;
 }
