@@ -85,8 +85,10 @@ Load:
   --mode=unary|stream|both
                         Which API to load. Default: both (unary first).
   --events=N            Events per mode. Default: 1000000
-  --users=N             Distinct user ids the events are spread over.
-                        Default: 100000
+  --users=N             Distinct user ids the events of one mode are
+                        spread over; each mode has its own users
+                        (user-N, stream-user-N), as both cover the same
+                        hour. Default: 100000
   --batch=N             Events per TrackEvents call or stream batch,
                         1 to 1000 (the server's limit). Default: 500
   --callers=N           Concurrent callers, each a thread with its own
@@ -680,12 +682,14 @@ int Run(const Flags& flags) {
     if (mode == Mode::kUnary) {
       status_line("unary: generating requests...");
       workload.id_prefix = run_id + "-u";
+      workload.user_prefix = "user-";
       const auto requests = hark::bench::MakeTrackRequests(workload);
       status_line("");
       result = hark::bench::RunUnary(load, requests);
     } else {
       status_line("stream: generating batches...");
       workload.id_prefix = run_id + "-s";
+      workload.user_prefix = "stream-user-";
       const auto batches =
           hark::bench::MakeStreamBatches(workload, flags.callers);
       status_line("");

@@ -80,7 +80,8 @@ hark::v1::Event MakeEvent(const WorkloadOptions& options, size_t index) {
   Rng rng(options.seed, index);
   hark::v1::Event event;
   event.set_event_id(absl::StrCat(options.id_prefix, "-", index));
-  event.set_user_id(absl::StrCat("user-", rng.Below(options.users)));
+  event.set_user_id(
+      absl::StrCat(options.user_prefix, rng.Below(options.users)));
 
   // Evenly spread over the last hour, in index order.
   const absl::Duration age =

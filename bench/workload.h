@@ -31,6 +31,12 @@ struct WorkloadOptions {
   // (a repeated id would be answered DUPLICATE, which the benchmark counts as
   // an error).
   std::string id_prefix;
+  // User ids are "<user_prefix><n>", n below `users`. hark-bench ingest
+  // gives each mode its own users: the modes' events cover the same hour,
+  // and the same users again would double their event rate over that hour
+  // for the rules (counts and sequences would complete far more often in
+  // the second mode than in the first).
+  std::string user_prefix = "user-";
   // Event times are spread evenly over the hour before `now`: never in the
   // server's future, whatever its --max-future.
   absl::Time now;

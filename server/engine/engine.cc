@@ -556,6 +556,9 @@ class Engine::Impl {
   // Evaluates a step filter; with `rec` (a sequence record) its
   // predicate can read the captured properties of the record's steps.
   bool EvalStep(const StepPlan& s, const Plan& p, const char* rec, Ctx& c);
+  // False if the event can neither start, advance nor cancel a sequence of
+  // `p` (see ProcessSequence).
+  bool MayTouchSequence(const Plan& p, Ctx& c);
 
   void Emit(const Plan& p, absl::string_view user, absl::string_view group_key,
             const std::vector<Entry>& entries, bool steps, int64_t at,
@@ -763,12 +766,33 @@ void Engine::Impl::ProcessCount(const Plan& p, uint32_t rule, Ctx& c,
   WriteRecord(h, off, old_size, rec_, SatAdd(entries_.back().time, p.within));
 }
 
+bool Engine::Impl::MayTouchSequence(const Plan& p, Ctx& c) {
+  const std::string& name = c.event.name();
+  auto may_pass = [&](const StepPlan& s) {
+    return s.where == nullptr || s.reads_steps ||
+           s.where->Eval(c.input, &eval_stats_);
+  };
+  for (size_t i = 1; i < p.steps.size(); ++i) {
+    if (p.steps[i].event == name && may_pass(p.steps[i])) return true;
+  }
+  if (p.has_absent && p.absent.event == name && may_pass(p.absent)) {
+    return true;
+  }
+  return p.steps[0].event == name && may_pass(p.steps[0]);
+}
+
 void Engine::Impl::ProcessSequence(const Plan& p, uint32_t rule, Ctx& c,
                                    std::vector<MatchOut>* out) {
   // Late events neither start, advance nor cancel a sequence.
   if (c.late) return;
   const std::string& name = c.event.name();
   const uint32_t k = static_cast<uint32_t>(p.steps.size());
+  // Looking for the user's record scans the user's records, so first ask
+  // whether the event could do anything with one: be a later step or the
+  // absent event whose predicate passes (or needs the record's captures to
+  // tell), or a first step that passes. If not, it cannot start, advance
+  // or cancel anything, whatever the record holds.
+  if (!MayTouchSequence(p, c)) return;
   const Handle h = FindUser(c);
   int64_t off = -1;
   uint32_t old_size = 0;
