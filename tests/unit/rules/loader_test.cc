@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <variant>
 #include <vector>
@@ -923,6 +924,31 @@ TEST(ShippedRulesTest, LoadWithoutErrors) {
     }
     EXPECT_GE(positive, 1) << id;
     EXPECT_GE(negative, 1) << id;
+  }
+}
+
+// The rule sets of the end-to-end benchmark: they load, and hold 25 rules
+// of each kind (match, count, sequence, sequence with absence) as the
+// benchmark's description says.
+TEST(BenchRulesTest, LoadWith25OfEachKind) {
+  for (const char* dir : {"/bench/rules-100", "/bench/rules-100-dense"}) {
+    SCOPED_TRACE(dir);
+    auto files = ReadRuleDir(std::string(HARK_SOURCE_DIR) + dir);
+    ASSERT_TRUE(files.ok()) << files.status();
+    auto set = LoadOk(*files);
+    ASSERT_NE(set, nullptr);
+    std::map<std::string, int> kinds;
+    for (const Rule& rule : set->rules()) {
+      const auto* sequence = std::get_if<SequencePattern>(&rule.pattern);
+      ++kinds[sequence != nullptr && sequence->absent.has_value()
+                  ? "absence"
+                  : std::string(rule.kind())];
+    }
+    EXPECT_THAT(kinds,
+                ElementsAre(std::pair<const std::string, int>("absence", 25),
+                            std::pair<const std::string, int>("count", 25),
+                            std::pair<const std::string, int>("match", 25),
+                            std::pair<const std::string, int>("sequence", 25)));
   }
 }
 
