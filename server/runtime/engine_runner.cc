@@ -303,12 +303,32 @@ void EngineRunner::RunDeletion(PendingDeletion& deletion) {
   deletion.done(report);
 }
 
-void EngineRunner::FlushMatches() {
+const store::EventRecord* EngineRunner::FedEvent(const std::deque<Batch>& fed,
+                                                 int64_t seq) {
+  for (const Batch& batch : fed) {
+    // A batch's events have consecutive seqs from first_seq (the log
+    // assigns them in one transaction).
+    const int64_t index = seq - batch.first_seq;
+    if (index >= 0 && index < static_cast<int64_t>(batch.batch.events.size())) {
+      return &batch.batch.events[static_cast<size_t>(index)];
+    }
+  }
+  return nullptr;
+}
+
+void EngineRunner::FlushMatches(const std::deque<Batch>& fed) {
   if (matches_.empty()) return;
+  // Matched events of the batches just fed are at hand; the others (earlier
+  // steps, counted events, deadlines) come from the log.
+  absl::flat_hash_map<int64_t, const store::EventRecord*> by_seq;
   std::vector<int64_t> seqs;
   for (const engine::MatchOut& match : matches_) {
     for (const engine::MatchedEventRef& ref : match.events) {
-      seqs.push_back(ref.seq);
+      if (const store::EventRecord* e = FedEvent(fed, ref.seq)) {
+        by_seq[ref.seq] = e;
+      } else {
+        seqs.push_back(ref.seq);
+      }
     }
   }
   absl::StatusOr<std::vector<store::EventRecord>> events =
@@ -318,7 +338,6 @@ void EngineRunner::FlushMatches() {
                   events.status().ToString());
     return;
   }
-  absl::flat_hash_map<int64_t, const store::EventRecord*> by_seq;
   for (const store::EventRecord& e : *events) by_seq[e.seq] = &e;
 
   const absl::Time now = clock_->Now();
@@ -428,7 +447,7 @@ void EngineRunner::Loop() {
     for (Batch& batch : work) Feed(batch);
     // Matches refer to the rule set they were found with: store them
     // before a reload swaps it.
-    FlushMatches();
+    FlushMatches(work);
     for (; deletion < deletions.size(); ++deletion) {
       RunDeletion(deletions[deletion]);
     }

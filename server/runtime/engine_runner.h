@@ -194,8 +194,13 @@ class EngineRunner {
   // Steps 2-6 of DeleteUser(), once step 1 is done.
   void RunDeletion(PendingDeletion& deletion);
   void ProcessEvent(int64_t seq, const store::EventRecord& record);
-  // Stores collected matches with their context. Engine thread only.
-  void FlushMatches();
+  // Stores collected matches with their context, taking the matched
+  // events that are in `fed` from there and the others from the log.
+  // Engine thread only.
+  void FlushMatches(const std::deque<Batch>& fed = {});
+  // The event at `seq` if one of `fed` holds it.
+  static const store::EventRecord* FedEvent(const std::deque<Batch>& fed,
+                                            int64_t seq);
   // Fails (nothing written) while matches wait to be stored.
   absl::Status SaveCheckpoint();
 
