@@ -92,8 +92,20 @@ EngineRunner::~EngineRunner() { Shutdown(); }
 absl::Status EngineRunner::Recover() {
   RETURN_IF_ERROR(store_->ScanTraits(
       [this](const store::TraitRecord& trait) { traits_.Set(trait); }));
-  ASSIGN_OR_RETURN(std::optional<store::Checkpoint> checkpoint,
-                   store_->LoadCheckpoint(kShard));
+  absl::StatusOr<std::optional<store::Checkpoint>> loaded =
+      store_->LoadCheckpoint(kShard);
+  if (!loaded.ok() && loaded.status().code() != absl::StatusCode::kDataLoss) {
+    return loaded.status();
+  }
+  if (!loaded.ok()) {
+    // A damaged checkpoint is only a shortcut lost: the log has everything.
+    spdlog::warn(
+        "engine checkpoint damaged ({}); replaying the event log from the "
+        "start",
+        loaded.status().ToString());
+  }
+  std::optional<store::Checkpoint> checkpoint =
+      loaded.ok() ? *std::move(loaded) : std::nullopt;
   if (checkpoint.has_value()) {
     absl::Status restored = engine_.Restore(checkpoint->state);
     if (!restored.ok()) {

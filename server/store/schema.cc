@@ -301,12 +301,32 @@ constexpr const char* kSchemaV4[] = {
     "WHERE feed_seq IS NULL AND state IN (1, 2, 3)",
 };
 
+// Version 5: engine checkpoints in parts. A checkpoint is tens of MB for
+// a million users; written as one row, it held the writer connection (and
+// so every commit of events) for the whole write. SaveCheckpoint() now
+// writes it as parts of 1 MiB of a new generation, each part its own
+// transaction, then switches engine_checkpoints to the new generation in
+// one small transaction and drops the old parts. A crash before the switch
+// leaves the previous checkpoint in force (the next save deletes the
+// unfinished parts). Rows of version 4 keep their state in
+// engine_checkpoints.state (parts = 0) and are read as before.
+constexpr const char* kSchemaV5[] = {
+    "CREATE TABLE engine_checkpoint_parts("
+    "shard INTEGER NOT NULL, "
+    "generation INTEGER NOT NULL, "
+    "part INTEGER NOT NULL, "
+    "data BLOB NOT NULL, "
+    "PRIMARY KEY(shard, generation, part))",
+    "ALTER TABLE engine_checkpoints ADD COLUMN generation INTEGER NOT NULL "
+    "DEFAULT 0",
+    "ALTER TABLE engine_checkpoints ADD COLUMN parts INTEGER NOT NULL "
+    "DEFAULT 0",
+};
+
 // Ordered by version, numbered 1, 2, 3, ...; append new steps at the end.
 constexpr Migration kMigrations[] = {
-    {1, kSchemaV1},
-    {2, kSchemaV2},
-    {3, kSchemaV3},
-    {4, kSchemaV4},
+    {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3},
+    {4, kSchemaV4}, {5, kSchemaV5},
 };
 
 constexpr bool NumberedInOrder() {

@@ -95,13 +95,33 @@ constexpr char kInsertMatchSql[] =
     "matched_at_us, at_deadline, created_us, context) "
     "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT(match_id) DO NOTHING";
+// Checkpoints (schema version 5): parts of a generation, then the switch.
+constexpr size_t kCheckpointPartBytes = 1 << 20;
+constexpr char kSelectCheckpointGenerationSql[] =
+    "SELECT generation FROM engine_checkpoints WHERE shard = ?";
+// Parts of a save that did not reach its switch (a crash).
+constexpr char kDeleteUnfinishedPartsSql[] =
+    "DELETE FROM engine_checkpoint_parts WHERE shard = ? AND generation > ?";
+constexpr char kInsertCheckpointPartSql[] =
+    "INSERT INTO engine_checkpoint_parts(shard, generation, part, data) "
+    "VALUES(?, ?, ?, ?)";
 constexpr char kUpsertCheckpointSql[] =
-    "INSERT INTO engine_checkpoints(shard, last_seq, saved_us, state) "
-    "VALUES(?, ?, ?, ?) "
+    "INSERT INTO engine_checkpoints(shard, last_seq, saved_us, state, "
+    "generation, parts) VALUES(?, ?, ?, '', ?, ?) "
     "ON CONFLICT(shard) DO UPDATE SET last_seq = excluded.last_seq, "
-    "saved_us = excluded.saved_us, state = excluded.state";
+    "saved_us = excluded.saved_us, state = '', "
+    "generation = excluded.generation, parts = excluded.parts";
+// One old part per call, so that dropping a large checkpoint never holds
+// the writer for long either.
+constexpr char kDeleteOldPartSql[] =
+    "DELETE FROM engine_checkpoint_parts WHERE rowid = (SELECT rowid FROM "
+    "engine_checkpoint_parts WHERE shard = ? AND generation < ? LIMIT 1)";
 constexpr char kSelectCheckpointSql[] =
-    "SELECT last_seq, saved_us, state FROM engine_checkpoints WHERE shard = ?";
+    "SELECT last_seq, saved_us, state, generation, parts FROM "
+    "engine_checkpoints WHERE shard = ?";
+constexpr char kSelectCheckpointPartsSql[] =
+    "SELECT part, data FROM engine_checkpoint_parts WHERE shard = ? AND "
+    "generation = ? ORDER BY part";
 constexpr char kSelectAllTraitsSql[] =
     "SELECT user_id, key, value, set_at_us FROM traits ORDER BY user_id, key";
 
@@ -1117,6 +1137,8 @@ class SqliteStore final : public Store {
   // writer_, so that it is destroyed after the writer connection closed.
   const std::unique_ptr<internal::WalCheckpointer> checkpointer_;
 
+  // Serializes SaveCheckpoint(), which takes write_mu_ once per part.
+  absl::Mutex checkpoint_mu_ ABSL_ACQUIRED_BEFORE(write_mu_);
   absl::Mutex write_mu_;
   std::unique_ptr<Connection> writer_ ABSL_GUARDED_BY(write_mu_);
 
@@ -1427,31 +1449,107 @@ absl::StatusOr<MatchRecord> SqliteStore::GetMatch(absl::string_view match_id) {
 absl::Status SqliteStore::SaveCheckpoint(int shard, int64_t last_seq,
                                          absl::Time saved_at,
                                          absl::string_view state) {
-  absl::MutexLock lock(&write_mu_);
-  Connection& conn = *writer_;
-  return internal::InTransaction(conn, [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(Statement upsert, conn.Prepare(kUpsertCheckpointSql));
-    RETURN_IF_ERROR(upsert.BindInt64(1, shard));
-    RETURN_IF_ERROR(upsert.BindInt64(2, last_seq));
-    RETURN_IF_ERROR(upsert.BindInt64(3, Micros(saved_at)));
-    RETURN_IF_ERROR(upsert.BindBlob(4, state));
-    return upsert.Run();
-  });
+  // One save at a time; the writer connection is taken per step, so that
+  // commits of events run between the parts (schema.cc, version 5).
+  absl::MutexLock save_lock(&checkpoint_mu_);
+  int64_t generation = 0;
+  {
+    absl::MutexLock lock(&write_mu_);
+    Connection& conn = *writer_;
+    RETURN_IF_ERROR(internal::InTransaction(conn, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(Statement query,
+                       conn.Prepare(kSelectCheckpointGenerationSql));
+      RETURN_IF_ERROR(query.BindInt64(1, shard));
+      ASSIGN_OR_RETURN(bool row, query.Step());
+      const int64_t serving = row ? query.ColumnInt64(0) : 0;
+      query.Reset();
+      generation = serving + 1;
+      ASSIGN_OR_RETURN(Statement unfinished,
+                       conn.Prepare(kDeleteUnfinishedPartsSql));
+      RETURN_IF_ERROR(unfinished.BindInt64(1, shard));
+      RETURN_IF_ERROR(unfinished.BindInt64(2, serving));
+      return unfinished.Run();
+    }));
+  }
+  int64_t parts = 0;
+  for (size_t offset = 0; offset < state.size();
+       offset += kCheckpointPartBytes, ++parts) {
+    absl::MutexLock lock(&write_mu_);
+    Connection& conn = *writer_;
+    RETURN_IF_ERROR(internal::InTransaction(conn, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(Statement insert,
+                       conn.Prepare(kInsertCheckpointPartSql));
+      RETURN_IF_ERROR(insert.BindInt64(1, shard));
+      RETURN_IF_ERROR(insert.BindInt64(2, generation));
+      RETURN_IF_ERROR(insert.BindInt64(3, parts));
+      RETURN_IF_ERROR(
+          insert.BindBlob(4, state.substr(offset, kCheckpointPartBytes)));
+      return insert.Run();
+    }));
+  }
+  {
+    absl::MutexLock lock(&write_mu_);
+    Connection& conn = *writer_;
+    RETURN_IF_ERROR(internal::InTransaction(conn, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(Statement upsert, conn.Prepare(kUpsertCheckpointSql));
+      RETURN_IF_ERROR(upsert.BindInt64(1, shard));
+      RETURN_IF_ERROR(upsert.BindInt64(2, last_seq));
+      RETURN_IF_ERROR(upsert.BindInt64(3, Micros(saved_at)));
+      RETURN_IF_ERROR(upsert.BindInt64(4, generation));
+      RETURN_IF_ERROR(upsert.BindInt64(5, parts));
+      return upsert.Run();
+    }));
+  }
+  // The new checkpoint is in force; a failure below only leaves old parts,
+  // which the next save deletes.
+  for (;;) {
+    absl::MutexLock lock(&write_mu_);
+    Connection& conn = *writer_;
+    ASSIGN_OR_RETURN(Statement drop, conn.Prepare(kDeleteOldPartSql));
+    RETURN_IF_ERROR(drop.BindInt64(1, shard));
+    RETURN_IF_ERROR(drop.BindInt64(2, generation));
+    RETURN_IF_ERROR(drop.Run());
+    if (sqlite3_changes(conn.db()) == 0) break;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::optional<Checkpoint>> SqliteStore::LoadCheckpoint(
     int shard) {
   std::optional<Checkpoint> checkpoint;
   RETURN_IF_ERROR(WithReader([&](Connection& conn) -> absl::Status {
-    ASSIGN_OR_RETURN(Statement query, conn.Prepare(kSelectCheckpointSql));
-    RETURN_IF_ERROR(query.BindInt64(1, shard));
-    ASSIGN_OR_RETURN(bool row, query.Step());
-    if (!row) return absl::OkStatus();
-    Checkpoint& c = checkpoint.emplace();
-    c.last_seq = query.ColumnInt64(0);
-    c.saved_at = absl::FromUnixMicros(query.ColumnInt64(1));
-    c.state = std::string(query.ColumnBlob(2));
-    return absl::OkStatus();
+    return internal::InReadTransaction(conn, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(Statement query, conn.Prepare(kSelectCheckpointSql));
+      RETURN_IF_ERROR(query.BindInt64(1, shard));
+      ASSIGN_OR_RETURN(bool row, query.Step());
+      if (!row) return absl::OkStatus();
+      Checkpoint& c = checkpoint.emplace();
+      c.last_seq = query.ColumnInt64(0);
+      c.saved_at = absl::FromUnixMicros(query.ColumnInt64(1));
+      c.state = std::string(query.ColumnBlob(2));
+      const int64_t generation = query.ColumnInt64(3);
+      const int64_t parts = query.ColumnInt64(4);
+      query.Reset();
+      if (parts == 0) return absl::OkStatus();  // empty, or version 4
+      ASSIGN_OR_RETURN(Statement read, conn.Prepare(kSelectCheckpointPartsSql));
+      RETURN_IF_ERROR(read.BindInt64(1, shard));
+      RETURN_IF_ERROR(read.BindInt64(2, generation));
+      int64_t next = 0;
+      for (;;) {
+        ASSIGN_OR_RETURN(bool part, read.Step());
+        if (!part) break;
+        if (read.ColumnInt64(0) != next) break;
+        const absl::string_view data = read.ColumnBlob(1);
+        c.state.append(data.data(), data.size());
+        ++next;
+      }
+      if (next != parts) {
+        return absl::DataLossError(absl::StrCat(
+            "sqlite store ", conn.path(), ": the engine checkpoint of shard ",
+            shard, " has ", parts, " parts but part ", next, " is missing"));
+      }
+      return absl::OkStatus();
+    });
   }));
   return checkpoint;
 }

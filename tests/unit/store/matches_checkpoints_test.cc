@@ -556,6 +556,104 @@ TEST_F(SqliteStoreTest, CheckpointsAndMatchesSurviveAReopen) {
   EXPECT_THAT(Ids(page->matches), ElementsAre("m1"));
 }
 
+// A state of `bytes` bytes that differs at every position of a part.
+std::string BigState(size_t bytes, char salt) {
+  std::string state(bytes, '\0');
+  for (size_t i = 0; i < bytes; ++i) {
+    state[i] = static_cast<char>((i * 131 + static_cast<size_t>(salt)) % 251);
+  }
+  return state;
+}
+
+TEST_F(SqliteStoreTest, LargeCheckpointIsWrittenInPartsAndOldPartsGo) {
+  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  ASSERT_NE(store, nullptr);
+  const std::string big = BigState((5u << 20) / 2, 'a');  // 2.5 MiB
+  ASSERT_TRUE(store->SaveCheckpoint(0, 10, kT0, big).ok());
+  EXPECT_EQ(RawQueryText(FilePath(),
+                         "SELECT COUNT(*) || ' ' || MAX(length(data)) FROM "
+                         "engine_checkpoint_parts"),
+            absl::StrCat("3 ", 1 << 20));
+  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->last_seq, 10);
+  EXPECT_TRUE((*loaded)->state == big) << "the 2.5 MiB state differs";
+
+  // The next save replaces the generation; nothing of the old one stays.
+  const std::string next = BigState((3u << 20) / 2, 'b');  // 1.5 MiB
+  ASSERT_TRUE(store->SaveCheckpoint(0, 20, kT0, next).ok());
+  EXPECT_EQ(RawQueryText(FilePath(),
+                         "SELECT COUNT(*) || ' ' || MIN(generation) || ' ' || "
+                         "MAX(generation) FROM engine_checkpoint_parts"),
+            "2 2 2");
+  loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->last_seq, 20);
+  EXPECT_TRUE((*loaded)->state == next) << "the 1.5 MiB state differs";
+}
+
+TEST_F(SqliteStoreTest, UnfinishedCheckpointIsIgnoredThenDeleted) {
+  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->SaveCheckpoint(0, 10, kT0, "serving").ok());
+  // What a crash between the parts and the switch of the next save leaves.
+  RawExec(FilePath(),
+          "INSERT INTO engine_checkpoint_parts(shard, generation, part, data) "
+          "VALUES (0, 2, 0, 'half'), (0, 2, 1, 'done')");
+  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->state, "serving");
+  ASSERT_TRUE(store->SaveCheckpoint(0, 30, kT0, "after").ok());
+  EXPECT_EQ(RawQueryText(FilePath(),
+                         "SELECT group_concat(generation || ':' || data) FROM "
+                         "engine_checkpoint_parts"),
+            "2:after");
+  loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->state, "after");
+}
+
+TEST_F(SqliteStoreTest, CheckpointWithAMissingPartIsDataLoss) {
+  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->SaveCheckpoint(0, 10, kT0, BigState(3u << 20, 'c')).ok());
+  RawExec(FilePath(), "DELETE FROM engine_checkpoint_parts WHERE part = 1");
+  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(loaded.status().message(), HasSubstr("part 1 is missing"));
+}
+
+TEST_F(SqliteStoreTest, Version4CheckpointStillLoads) {
+  {
+    absl::StatusOr<std::unique_ptr<internal::Connection>> conn =
+        internal::OpenWriter(FilePath(), Durability::kNormal, absl::Seconds(5));
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    ASSERT_TRUE(internal::MigrateTo(**conn, 4).ok());
+  }
+  RawExec(FilePath(),
+          "INSERT INTO engine_checkpoints(shard, last_seq, saved_us, state) "
+          "VALUES (0, 77, 5, x'0001feff')");
+  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->last_seq, 77);
+  EXPECT_EQ((*loaded)->state, std::string("\x00\x01\xfe\xff", 4));
+  // The first save after the upgrade moves it to parts.
+  ASSERT_TRUE(store->SaveCheckpoint(0, 78, kT0, "v5").ok());
+  EXPECT_EQ(RawQueryText(FilePath(),
+                         "SELECT length(state) || ' ' || generation || ' ' || "
+                         "parts FROM engine_checkpoints"),
+            "0 1 1");
+  loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->state, "v5");
+}
+
 // --- GetEventsBySeq ---
 
 TEST_P(StoreV2Test, GetEventsBySeqKeepsTheOrderAskedAndSkipsMissing) {
