@@ -100,6 +100,10 @@ class RecordingStore final : public store::Store {
   }
   absl::StatusOr<std::optional<store::Checkpoint>> LoadCheckpoint(
       int shard) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!fail_loads_.ok()) return fail_loads_;
+    }
     return inner_->LoadCheckpoint(shard);
   }
   absl::Status SaveCheckpoint(int shard, int64_t last_seq, absl::Time now,
@@ -123,6 +127,10 @@ class RecordingStore final : public store::Store {
     absl::MutexLock lock(&mu_);
     fail_ = std::move(status);
   }
+  void FailLoads(absl::Status status) {
+    absl::MutexLock lock(&mu_);
+    fail_loads_ = std::move(status);
+  }
   // Later checkpoints are accepted but not stored.
   void Freeze() {
     absl::MutexLock lock(&mu_);
@@ -134,6 +142,7 @@ class RecordingStore final : public store::Store {
   mutable absl::Mutex mu_;
   std::vector<std::string> saved_ ABSL_GUARDED_BY(mu_);
   absl::Status fail_ ABSL_GUARDED_BY(mu_);
+  absl::Status fail_loads_ ABSL_GUARDED_BY(mu_);
   bool frozen_ ABSL_GUARDED_BY(mu_) = false;
 };
 
@@ -359,6 +368,31 @@ TEST_F(EngineRunnerTest, CrashAfterTheCheckpointDoesNotBringTheUserBack) {
   clock_.Advance(absl::Minutes(40));
   Settle();
   EXPECT_THAT(TakeMatches(), ElementsAre("abandon bob"));
+}
+
+TEST_F(EngineRunnerTest, DamagedCheckpointIsRebuiltFromTheLog) {
+  Start();
+  TwoUsersHalfWay();
+  Settle();
+  runner_->Shutdown();
+  runner_.reset();
+
+  // A checkpoint with a missing part: the runner replays the whole log and
+  // ends up with the same state; any other load error still fails.
+  store_->FailLoads(absl::UnavailableError("disk gone"));
+  EXPECT_EQ(EngineRunner::Start(store_.get(), &clock_,
+                                RulesInfo{rules_, clock_.Now(), "test"},
+                                RunnerOptions())
+                .status()
+                .code(),
+            absl::StatusCode::kUnavailable);
+  store_->FailLoads(absl::DataLossError("part 1 is missing"));
+  Start();
+  EXPECT_EQ(runner_->stats().replayed_events, 6u);
+  EXPECT_EQ(runner_->stats().engine.live_states, 4u);
+  Send("alice", "error", absl::Minutes(4));
+  Settle();
+  EXPECT_THAT(TakeMatches(), ElementsAre("errors alice"));
 }
 
 TEST_F(EngineRunnerTest, FailedCheckpointSkipsTheStoreAndReportsUnavailable) {
