@@ -1040,6 +1040,9 @@ DropReport Engine::Impl::DropUser(absl::string_view user_id) {
 
 std::string Engine::Impl::Checkpoint() const {
   std::string out;
+  // Records are copied as they are, so the users' memory bounds the size:
+  // one allocation instead of a doubling string copied ~25 times.
+  out.reserve(users_.bytes() + 64 * rules_->rules().size() + 64);
   internal::Writer w(&out);
   w.Raw(kCheckpointMagic);
   w.Varint(kCheckpointFormat);
