@@ -30,13 +30,15 @@ int64_t FileSize(const std::string& path) {
 
 // Inserts `rows` rows of ~1 KiB in one transaction each.
 void Fill(Connection& conn, int first, int rows) {
+  // Bound without a copy: must outlive Run().
+  const std::string body(1024, 'x');
   for (int i = first; i < first + rows; ++i) {
     ASSERT_TRUE(conn.Exec("BEGIN IMMEDIATE").ok());
     absl::StatusOr<internal::Statement> insert =
         conn.Prepare("INSERT INTO t(id, body) VALUES(?, ?)");
     ASSERT_TRUE(insert.ok()) << insert.status();
     ASSERT_TRUE(insert->BindInt64(1, i).ok());
-    ASSERT_TRUE(insert->BindBlob(2, std::string(1024, 'x')).ok());
+    ASSERT_TRUE(insert->BindBlob(2, body).ok());
     ASSERT_TRUE(insert->Run().ok());
     insert->Reset();
     ASSERT_TRUE(conn.Exec("COMMIT").ok());
