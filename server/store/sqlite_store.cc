@@ -44,6 +44,7 @@
 #include "server/store/schema.h"
 #include "server/store/sqlite_connection.h"
 #include "server/store/store.h"
+#include "spdlog/spdlog.h"
 
 namespace hark::store {
 namespace {
@@ -1500,16 +1501,27 @@ absl::Status SqliteStore::SaveCheckpoint(int shard, int64_t last_seq,
       return upsert.Run();
     }));
   }
-  // The new checkpoint is in force; a failure below only leaves old parts,
-  // which the next save deletes.
-  for (;;) {
+  // The new checkpoint is in force, so the save succeeded whatever happens
+  // below: a failure only leaves old parts, which the next save deletes.
+  auto drop_one = [&]() -> absl::StatusOr<bool> {
     absl::MutexLock lock(&write_mu_);
     Connection& conn = *writer_;
     ASSIGN_OR_RETURN(Statement drop, conn.Prepare(kDeleteOldPartSql));
     RETURN_IF_ERROR(drop.BindInt64(1, shard));
     RETURN_IF_ERROR(drop.BindInt64(2, generation));
     RETURN_IF_ERROR(drop.Run());
-    if (sqlite3_changes(conn.db()) == 0) break;
+    return sqlite3_changes(conn.db()) > 0;
+  };
+  for (;;) {
+    absl::StatusOr<bool> dropped = drop_one();
+    if (!dropped.ok()) {
+      spdlog::warn(
+          "sqlite store {}: engine checkpoint saved, but dropping the "
+          "previous one failed (the next save retries): {}",
+          options_.path, dropped.status().ToString());
+      break;
+    }
+    if (!*dropped) break;
   }
   return absl::OkStatus();
 }
