@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -188,12 +189,13 @@ class WalCheckpointer {
   std::thread thread_;
 };
 
-// Runs BEGIN IMMEDIATE; then `body`; then COMMIT. If `body` or the COMMIT
-// fails, rolls back so that nothing of the transaction stays, and returns
-// the first error.
+// Runs `begin`, then `body`, then COMMIT. If `body` or the COMMIT fails,
+// rolls back so that nothing of the transaction stays, and returns the
+// first error. The two kinds below differ only in `begin`.
 template <typename Body>
-absl::Status InTransaction(Connection& conn, Body&& body) {
-  absl::Status status = conn.Exec("BEGIN IMMEDIATE");
+absl::Status RunTransaction(Connection& conn, absl::string_view begin,
+                            Body&& body) {
+  absl::Status status = conn.Exec(begin);
   if (!status.ok()) return status;
   status = body();
   if (status.ok()) status = conn.Exec("COMMIT");
@@ -205,20 +207,19 @@ absl::Status InTransaction(Connection& conn, Body&& body) {
   return status;
 }
 
-// Runs BEGIN (deferred: no lock until the first read); then `body`; then
-// COMMIT, or ROLLBACK if `body` failed. For reads that run several
-// statements: they all see one snapshot of the database, so their results
-// agree with each other (a write committed meanwhile is invisible to all of
-// them). Works on read-only connections.
+// A write transaction: BEGIN IMMEDIATE takes the write lock at once.
+template <typename Body>
+absl::Status InTransaction(Connection& conn, Body&& body) {
+  return RunTransaction(conn, "BEGIN IMMEDIATE", std::forward<Body>(body));
+}
+
+// A read transaction: BEGIN (deferred: no lock until the first read). For
+// reads that run several statements: they all see one snapshot of the
+// database, so their results agree with each other (a write committed
+// meanwhile is invisible to all of them). Works on read-only connections.
 template <typename Body>
 absl::Status InReadTransaction(Connection& conn, Body&& body) {
-  absl::Status status = conn.Exec("BEGIN");
-  if (!status.ok()) return status;
-  status = body();
-  if (status.ok()) status = conn.Exec("COMMIT");
-  if (!status.ok() && conn.in_transaction())
-    conn.Exec("ROLLBACK").IgnoreError();
-  return status;
+  return RunTransaction(conn, "BEGIN", std::forward<Body>(body));
 }
 
 }  // namespace hark::store::internal
