@@ -17,6 +17,7 @@
 #include "hark/proto_time.h"
 #include "server/engine/codec.h"
 #include "server/engine/deadline_wheel.h"
+#include "server/engine/guard_index.h"
 #include "server/engine/user_store.h"
 
 namespace hark::engine {
@@ -24,6 +25,7 @@ namespace {
 
 using internal::DeadlineWheel;
 using internal::Fnv64;
+using internal::GuardIndex;
 using internal::Load32;
 using internal::Load64;
 using internal::LoadU64;
@@ -242,6 +244,7 @@ struct StepPlan {
   std::string event;
   const rules::Predicate* where = nullptr;
   bool reads_steps = false;
+  int32_t guard = -1;  // the GuardIndex slot of where->guard(), if any
 };
 
 // What it takes to walk, size and expire a rule's records, packed densely
@@ -348,6 +351,54 @@ std::vector<Plan> MakePlans(const rules::RuleSet& set) {
   return plans;
 }
 
+// Indexes the steps whose predicates have an EqualityGuard, and records
+// their slots in the plans. A property that guards a single step of an
+// event name is left to that step's predicate: looking it up for the index
+// too would cost more than the one evaluation it might save.
+GuardIndex IndexGuards(std::vector<Plan>* plans) {
+  auto for_each_step = [plans](auto&& f) {
+    for (Plan& p : *plans) {
+      f(p.filter);
+      for (StepPlan& s : p.steps) f(s);
+      f(p.absent);
+    }
+  };
+  auto guard_of = [](const StepPlan& s) -> const rules::EqualityGuard* {
+    if (s.where == nullptr || !s.where->guard().has_value()) return nullptr;
+    return &*s.where->guard();
+  };
+  absl::flat_hash_map<std::pair<std::string, std::string>, int> steps;
+  for_each_step([&](StepPlan& s) {
+    if (const rules::EqualityGuard* g = guard_of(s)) ++steps[{s.event, g->key}];
+  });
+  GuardIndex index;
+  for_each_step([&](StepPlan& s) {
+    const rules::EqualityGuard* g = guard_of(s);
+    if (g != nullptr && steps[{s.event, g->key}] >= 2) {
+      s.guard = static_cast<int32_t>(index.Add(s.event, *g));
+    }
+  });
+  return index;
+}
+
+// What Process() needs per event name, found with one lookup.
+struct EventPlan {
+  std::vector<int> rules;            // RuleSet::RulesForEvent()
+  std::vector<uint32_t> guard_keys;  // GuardIndex::KeysOf()
+};
+
+absl::flat_hash_map<std::string, EventPlan> EventPlansOf(
+    const rules::RuleSet& set, const GuardIndex& guards) {
+  absl::flat_hash_map<std::string, EventPlan> events;
+  for (absl::string_view name : set.EventNames()) {
+    EventPlan& e = events[name];
+    const absl::Span<const int> ids = set.RulesForEvent(name);
+    e.rules.assign(ids.begin(), ids.end());
+    e.guard_keys = guards.KeysOf(name);
+  }
+  return events;
+}
+
 std::vector<Layout> LayoutsOf(const std::vector<Plan>& plans) {
   std::vector<Layout> layouts;
   layouts.reserve(plans.size());
@@ -443,6 +494,8 @@ class Engine::Impl {
        const EngineOptions& options)
       : rules_(std::move(rules)),
         plans_(MakePlans(*rules_)),
+        guards_(IndexGuards(&plans_)),
+        event_plans_(EventPlansOf(*rules_, guards_)),
         layouts_(LayoutsOf(plans_)),
         lateness_(std::max<int64_t>(
             0, absl::ToInt64Microseconds(options.allowed_lateness))) {}
@@ -556,6 +609,9 @@ class Engine::Impl {
   // Evaluates a step filter; with `rec` (a sequence record) its
   // predicate can read the captured properties of the record's steps.
   bool EvalStep(const StepPlan& s, const Plan& p, const char* rec, Ctx& c);
+  // True if the step's EqualityGuard (GuardIndex) rules the event out:
+  // its predicate is false without evaluating it.
+  bool GuardFails(const StepPlan& s);
   // False if the event can neither start, advance nor cancel a sequence of
   // `p` (see ProcessSequence).
   bool MayTouchSequence(const Plan& p, Ctx& c);
@@ -572,6 +628,8 @@ class Engine::Impl {
 
   std::shared_ptr<const rules::RuleSet> rules_;
   std::vector<Plan> plans_;
+  GuardIndex guards_;                                        // of plans_' steps
+  absl::flat_hash_map<std::string, EventPlan> event_plans_;  // by name
   std::vector<Layout> layouts_;  // plans_[i].layout, densely
   int64_t lateness_;
 
@@ -625,9 +683,26 @@ void Engine::Impl::Emit(const Plan& p, absl::string_view user,
   m.match_id = MatchIdOf(m, at);
 }
 
+bool Engine::Impl::GuardFails(const StepPlan& s) {
+  if (s.guard < 0) return false;
+  switch (guards_.Check(static_cast<uint32_t>(s.guard))) {
+    case GuardIndex::Result::kPass:
+    case GuardIndex::Result::kUnknown:
+      return false;
+    case GuardIndex::Result::kFail:
+      return true;
+    case GuardIndex::Result::kMismatch:
+      // What evaluating the guard, the predicate's first test, counts.
+      ++eval_stats_.type_mismatches;
+      return true;
+  }
+  return false;
+}
+
 bool Engine::Impl::EvalStep(const StepPlan& s, const Plan& p, const char* rec,
                             Ctx& c) {
   if (s.where == nullptr) return true;
+  if (GuardFails(s)) return false;
   if (!s.reads_steps || rec == nullptr) {
     return s.where->Eval(c.input, &eval_stats_);
   }
@@ -667,11 +742,14 @@ void Engine::Impl::Process(int64_t seq, const hark::v1::Event& event,
     max_event_ = std::max(max_event_, t);
     AdvanceWatermark(out);
   }
-  absl::Span<const int> rule_ids = rules_->RulesForEvent(event.name());
-  if (rule_ids.empty()) return;
+  auto plan = event_plans_.find(event.name());
+  if (plan == event_plans_.end()) return;
   EventInput input(event, traits);
+  if (!plan->second.guard_keys.empty()) {
+    guards_.Begin(plan->second.guard_keys, input);
+  }
   Ctx c{seq, t, late, event, input};
-  for (int r : rule_ids) {
+  for (int r : plan->second.rules) {
     const Plan& p = plans_[r];
     switch (p.kind) {
       case Plan::Kind::kMatch:
@@ -769,8 +847,9 @@ void Engine::Impl::ProcessCount(const Plan& p, uint32_t rule, Ctx& c,
 bool Engine::Impl::MayTouchSequence(const Plan& p, Ctx& c) {
   const std::string& name = c.event.name();
   auto may_pass = [&](const StepPlan& s) {
-    return s.where == nullptr || s.reads_steps ||
-           s.where->Eval(c.input, &eval_stats_);
+    return s.where == nullptr ||
+           (!GuardFails(s) &&
+            (s.reads_steps || s.where->Eval(c.input, &eval_stats_)));
   };
   for (size_t i = 1; i < p.steps.size(); ++i) {
     if (p.steps[i].event == name && may_pass(p.steps[i])) return true;
@@ -986,6 +1065,9 @@ ReloadReport Engine::Impl::Reload(std::shared_ptr<const rules::RuleSet> rules) {
     if (rules_->Find(rule.id) == nullptr) report.added.push_back(rule.id);
   }
   std::vector<Plan> plans = MakePlans(*rules);
+  GuardIndex guards = IndexGuards(&plans);
+  absl::flat_hash_map<std::string, EventPlan> events =
+      EventPlansOf(*rules, guards);
   for (size_t i = 0; i < remap.size(); ++i) {
     // Same pattern, same layout; only an index the engine cannot keep in a
     // record (or a rule it no longer supports) drops the state.
@@ -1010,6 +1092,8 @@ ReloadReport Engine::Impl::Reload(std::shared_ptr<const rules::RuleSet> rules) {
   }
   rules_ = std::move(rules);
   plans_ = std::move(plans);
+  guards_ = std::move(guards);
+  event_plans_ = std::move(events);
   layouts_ = LayoutsOf(plans_);
   return report;
 }

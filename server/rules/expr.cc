@@ -105,6 +105,34 @@ struct Operand {
   }
 };
 
+// The EqualityGuard of `props.<key> == <constant>`, if `prop` and
+// `constant` are that.
+std::optional<EqualityGuard> GuardOf(const Operand& prop,
+                                     const Operand& constant) {
+  if (prop.source != Operand::Source::kProp ||
+      constant.source != Operand::Source::kConst) {
+    return std::nullopt;
+  }
+  EqualityGuard guard;
+  guard.key = prop.key;
+  switch (constant.const_kind) {
+    case View::kString:
+      guard.kind = EqualityGuard::Kind::kString;
+      guard.strings.push_back(constant.key);
+      return guard;
+    case View::kNumber:
+      guard.kind = EqualityGuard::Kind::kNumber;
+      guard.numbers.push_back(constant.number);
+      return guard;
+    case View::kBool:
+      guard.kind = EqualityGuard::Kind::kBool;
+      guard.bools.push_back(constant.boolean);
+      return guard;
+    default:
+      return std::nullopt;
+  }
+}
+
 void Mismatch(EvalStats* stats) {
   if (stats != nullptr) ++stats->type_mismatches;
 }
@@ -113,6 +141,8 @@ class Node {
  public:
   virtual ~Node() = default;
   virtual bool Eval(const EvalInput& input, EvalStats* stats) const = 0;
+  // The EqualityGuard this node's Eval() needs as its first test, if any.
+  virtual std::optional<EqualityGuard> Guard() const { return std::nullopt; }
 };
 
 class ConstNode final : public Node {
@@ -142,6 +172,8 @@ class AndNode final : public Node {
   bool Eval(const EvalInput& input, EvalStats* stats) const override {
     return l_->Eval(input, stats) && r_->Eval(input, stats);
   }
+  // The left operand is evaluated first, and false ends the evaluation.
+  std::optional<EqualityGuard> Guard() const override { return l_->Guard(); }
 
  private:
   std::unique_ptr<Node> l_, r_;
@@ -231,6 +263,11 @@ class CompareNode final : public Node {
     }
     return false;
   }
+  std::optional<EqualityGuard> Guard() const override {
+    if (op_ != CmpOp::kEq) return std::nullopt;
+    if (std::optional<EqualityGuard> g = GuardOf(l_, r_)) return g;
+    return GuardOf(r_, l_);
+  }
 
  private:
   CmpOp op_;
@@ -312,6 +349,30 @@ class InNode final : public Node {
         return false;
     }
   }
+  std::optional<EqualityGuard> Guard() const override {
+    if (value_.source != Operand::Source::kProp) return std::nullopt;
+    EqualityGuard guard;
+    guard.key = value_.key;
+    switch (kind_) {
+      case View::kString:
+        guard.kind = EqualityGuard::Kind::kString;
+        guard.strings.assign(strings_.begin(), strings_.end());
+        std::sort(guard.strings.begin(), guard.strings.end());
+        return guard;
+      case View::kNumber:
+        guard.kind = EqualityGuard::Kind::kNumber;
+        guard.numbers = numbers_;
+        return guard;
+      case View::kBool:
+        guard.kind = EqualityGuard::Kind::kBool;
+        for (bool b : {false, true}) {
+          if (bools_[b ? 1 : 0]) guard.bools.push_back(b);
+        }
+        return guard;
+      default:  // an empty list: always false, nothing to index by
+        return std::nullopt;
+    }
+  }
 
  private:
   Operand value_;
@@ -369,17 +430,20 @@ class CompiledPredicate final : public Predicate {
   CompiledPredicate(std::string text, std::unique_ptr<Node> root, ExprRefs refs)
       : text_(std::move(text)),
         root_(std::move(root)),
-        refs_(std::move(refs)) {}
+        refs_(std::move(refs)),
+        guard_(root_->Guard()) {}
   bool Eval(const EvalInput& input, EvalStats* stats) const override {
     return root_->Eval(input, stats);
   }
   const ExprRefs& refs() const override { return refs_; }
+  const std::optional<EqualityGuard>& guard() const override { return guard_; }
   const std::string& text() const override { return text_; }
 
  private:
   std::string text_;
   std::unique_ptr<Node> root_;
   ExprRefs refs_;
+  std::optional<EqualityGuard> guard_;
 };
 
 // ---------------------------------------------------------------------------

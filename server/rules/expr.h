@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,12 +83,31 @@ struct EvalStats {
   uint64_t type_mismatches = 0;  // missing values or wrong types
 };
 
+// A condition an expression needs, for indexing rules by a property's
+// value: the expression's leftmost `&&` operand (the whole expression if
+// it has no top-level `&&`) is `props.<key> == <literal>` (either side) or
+// `props.<key> in [<literals>]`. Because `&&` evaluates left to right, the
+// expression is false without evaluating anything else when the property
+// is missing or of another kind than the literals (one type mismatch, as
+// EvalStats counts it) or holds none of the values (no mismatch).
+struct EqualityGuard {
+  enum class Kind { kString, kNumber, kBool };
+  std::string key;
+  Kind kind = Kind::kString;
+  // Of `kind`; the others empty. Numbers compare as doubles (-0 == 0).
+  std::vector<std::string> strings;
+  std::vector<double> numbers;
+  std::vector<bool> bools;
+};
+
 class Predicate {
  public:
   virtual ~Predicate() = default;
   // True if the event satisfies the expression. Thread-safe (const).
   virtual bool Eval(const EvalInput& input, EvalStats* stats) const = 0;
   virtual const ExprRefs& refs() const = 0;
+  // The expression's EqualityGuard, if it has one.
+  virtual const std::optional<EqualityGuard>& guard() const = 0;
   // The source text, as written.
   virtual const std::string& text() const = 0;
 };

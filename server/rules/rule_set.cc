@@ -105,6 +105,13 @@ absl::Span<const int> RuleSet::RulesForEvent(
   return it->second;
 }
 
+std::vector<absl::string_view> RuleSet::EventNames() const {
+  std::vector<absl::string_view> names;
+  names.reserve(by_event_.size());
+  for (const auto& [name, rules] : by_event_) names.push_back(name);
+  return names;
+}
+
 RuleSetBuilder::RuleSetBuilder() : set_(std::make_shared<RuleSet>()) {}
 
 RuleSetBuilder& RuleSetBuilder::AddRule(Rule rule) {

@@ -292,6 +292,8 @@ class RuleSet {
   // Indexes into rules() of the rules that an event with this name can
   // affect (any step, filter or absent event). Empty span if none.
   absl::Span<const int> RulesForEvent(absl::string_view event_name) const;
+  // The event names some rule reads, in no particular order.
+  std::vector<absl::string_view> EventNames() const;
   const std::vector<RuleTest>& tests() const { return tests_; }
   const ContactPolicy& contact_policy() const { return contact_policy_; }
   const std::vector<Survey>& surveys() const { return surveys_; }

@@ -367,6 +367,56 @@ TEST(ExprTest, RefsOfEventName) {
   EXPECT_THAT(p->refs().step_props, IsEmpty());
 }
 
+// The leading equality the engine indexes rules by (EqualityGuard).
+TEST(ExprTest, GuardIsTheLeadingEqualityOnAProperty) {
+  auto guard = [](absl::string_view text) { return Compile(text)->guard(); };
+  using Kind = EqualityGuard::Kind;
+
+  auto g = guard(R"(props.code == "E1" && props.n > 3)");
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->key, "code");
+  EXPECT_EQ(g->kind, Kind::kString);
+  EXPECT_THAT(g->strings, ElementsAre("E1"));
+
+  g = guard(R"("E1" == props.code)");  // constant on the left
+  ASSERT_TRUE(g.has_value());
+  EXPECT_THAT(g->strings, ElementsAre("E1"));
+
+  g = guard(R"((props.n == 3 && props.a == "x") && props.b == "y")");
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->key, "n");
+  EXPECT_EQ(g->kind, Kind::kNumber);
+  EXPECT_THAT(g->numbers, ElementsAre(3.0));
+
+  g = guard("props.ok == true");
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->kind, Kind::kBool);
+  EXPECT_THAT(g->bools, ElementsAre(true));
+
+  g = guard(R"(props.sev in ["fatal", "error"] && props.n > 1)");
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->key, "sev");
+  EXPECT_THAT(g->strings, ElementsAre("error", "fatal"));
+  g = guard("props.n in [1, 2.5]");
+  ASSERT_TRUE(g.has_value());
+  EXPECT_THAT(g->numbers, ElementsAre(1.0, 2.5));
+
+  // Not a necessary condition, or not one the index can look up.
+  for (const char* text : {
+           R"(props.n > 3 && props.code == "E1")",  // not the leftmost
+           R"(props.code == "E1" || props.n > 3)",
+           R"(!(props.code == "E1"))",
+           R"(props.code != "E1")",
+           R"(user.plan == "pro")",
+           R"(event.name == "error")",
+           R"(props.a == props.b)",
+           "props.n in []",
+           "true && props.n == 3",
+       }) {
+    EXPECT_FALSE(guard(text).has_value()) << text;
+  }
+}
+
 struct ErrorCase {
   std::string text;
   int offset;
