@@ -126,10 +126,32 @@ constexpr char kSelectCheckpointPartsSql[] =
 constexpr char kSelectAllTraitsSql[] =
     "SELECT user_id, key, value, set_at_us FROM traits ORDER BY user_id, key";
 
+// The columns ReadMatch() reads, in its order.
+#define HARK_MATCH_COLUMNS                                               \
+  "match_id, rule_id, rule_version, user_id, group_key, matched_at_us, " \
+  "at_deadline, created_us, context"
 // Every match, with the columns ReadMatch() reads.
 constexpr char kSelectMatchesSql[] =
-    "SELECT match_id, rule_id, rule_version, user_id, group_key, "
-    "matched_at_us, at_deadline, created_us, context FROM matches";
+    "SELECT " HARK_MATCH_COLUMNS " FROM matches";
+// The distinct rule_ids of the matches, as table rule_ids(id), each found
+// by one search of matches_by_rule_user past the previous one (SQLite
+// skips through an index like this by itself only with ANALYZE
+// statistics). The user's matches are then found rule by rule: one more
+// search each.
+constexpr char kMatchRuleIdsCte[] =
+    "WITH RECURSIVE rule_ids(id) AS ("
+    "SELECT (SELECT MIN(rule_id) FROM matches) "
+    "UNION ALL SELECT (SELECT MIN(rule_id) FROM matches "
+    "WHERE rule_id > rule_ids.id) FROM rule_ids WHERE rule_ids.id IS NOT "
+    "NULL) ";
+// The matches of the user in parameter `user` (e.g. "?2"), with
+// kMatchRuleIdsCte before the statement.
+std::string FromUserMatches(absl::string_view user) {
+  return absl::StrCat(
+      " FROM rule_ids JOIN matches INDEXED BY matches_by_rule_user "
+      "ON matches.rule_id = rule_ids.id AND matches.user_id = ",
+      user);
+}
 // The columns ReadMatch() reads, oldest stored first. Each match probes the
 // decisions primary key; the scan of matches (and its sort) runs once at start,
 // so it has no index of its own (schema.cc, version 3).
@@ -423,13 +445,13 @@ bool ConsumeField(absl::string_view& in, std::string& field) {
   return true;
 }
 
-std::string EncodePageToken(const MatchFilter& filter,
-                            const MatchRecord& last) {
-  std::string raw =
-      absl::StrCat(kTokenPrefix, absl::ToUnixMicros(last.matched_at), ";");
+// The next page starts after (matched_at_us, match_id).
+std::string EncodePageToken(const MatchFilter& filter, int64_t matched_at_us,
+                            absl::string_view match_id) {
+  std::string raw = absl::StrCat(kTokenPrefix, matched_at_us, ";");
   AppendField(raw, filter.rule_id);
   AppendField(raw, filter.user_id);
-  AppendField(raw, last.match_id);
+  AppendField(raw, match_id);
   return absl::WebSafeBase64Escape(raw);
 }
 
@@ -464,23 +486,46 @@ absl::StatusOr<PagePosition> DecodePageToken(const MatchFilter& filter) {
   return position;
 }
 
-// The query for one combination of filters. Parameters: ?1 rule_id,
-// ?2 user_id, ?3 and ?4 the position, ?5 the limit; only those of the
-// present conditions appear. Each index of the matches table serves its
-// combination in order (see schema.cc, version 2), so a page costs
-// O(log n + page size) however deep the client pages.
+// The query for one combination of filters but a rule filter alone (see
+// ListMatches). Parameters: ?1 rule_id, ?2 user_id, ?3 and ?4 the
+// position, ?5 the limit; only those of the present conditions appear.
+// Without filters, matches_by_time serves the order; with a rule and a
+// user, matches_by_rule_user; with a user, the user's matches of each rule
+// (kMatchRuleIdsCte) are sorted, a user having few. So a page costs
+// O(log n + page size) however deep the client pages (times the number of
+// rules for a user).
 std::string ListMatchesSql(bool by_rule, bool by_user, bool after_position) {
   std::vector<absl::string_view> conditions;
-  if (by_rule) conditions.push_back("rule_id = ?1");
-  if (by_user) conditions.push_back("user_id = ?2");
+  if (by_rule) conditions.push_back("matches.rule_id = ?1");
   // A row-value comparison: portable (PostgreSQL has it too) and used as an
   // index range by SQLite.
   if (after_position) {
     conditions.push_back("(matched_at_us, match_id) < (?3, ?4)");
   }
-  return absl::StrCat(kSelectMatchesSql, conditions.empty() ? "" : " WHERE ",
+  std::string from;
+  if (by_user && by_rule) {
+    conditions.push_back("matches.user_id = ?2");
+    from = " FROM matches INDEXED BY matches_by_rule_user";
+  } else if (by_user) {
+    from = FromUserMatches("?2");
+  } else {
+    from = " FROM matches";
+  }
+  return absl::StrCat(by_user && !by_rule ? kMatchRuleIdsCte : "",
+                      "SELECT " HARK_MATCH_COLUMNS, from,
+                      conditions.empty() ? "" : " WHERE ",
                       absl::StrJoin(conditions, " AND "),
                       " ORDER BY matched_at_us DESC, match_id DESC LIMIT ?5");
+}
+
+// A rule filter alone: matches_by_time newest first, the rule read from
+// the index entry. Parameters as in ListMatchesSql().
+std::string ScanMatchesByTimeSql(bool after_position) {
+  return absl::StrCat(
+      "SELECT matched_at_us, match_id, rule_id FROM matches "
+      "INDEXED BY matches_by_time",
+      after_position ? " WHERE (matched_at_us, match_id) < (?3, ?4)" : "",
+      " ORDER BY matched_at_us DESC, match_id DESC");
 }
 
 // --- Responses ---
@@ -1068,6 +1113,10 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<EventRecord>> GetEventsBySeq(
       absl::Span<const int64_t> seqs) override;
   absl::Status AppendMatches(absl::Span<const MatchRecord> matches) override;
+  // ListMatches() with a rule filter alone.
+  absl::StatusOr<MatchPage> ListRuleMatches(
+      const MatchFilter& filter, uint32_t page_size,
+      const std::optional<PagePosition>& position);
   absl::StatusOr<MatchPage> ListMatches(const MatchFilter& filter) override;
   absl::StatusOr<MatchRecord> GetMatch(absl::string_view match_id) override;
   absl::Status SaveCheckpoint(int shard, int64_t last_seq, absl::Time saved_at,
@@ -1400,6 +1449,9 @@ absl::StatusOr<MatchPage> SqliteStore::ListMatches(const MatchFilter& filter) {
                             : std::min(filter.page_size, kMaxMatchPageSize);
   const bool by_rule = !filter.rule_id.empty();
   const bool by_user = !filter.user_id.empty();
+  if (by_rule && !by_user) {
+    return ListRuleMatches(filter, page_size, position);
+  }
   const std::string sql =
       ListMatchesSql(by_rule, by_user, position.has_value());
 
@@ -1426,7 +1478,77 @@ absl::StatusOr<MatchPage> SqliteStore::ListMatches(const MatchFilter& filter) {
       ReadMatch(query, page.matches.emplace_back());
     }
   }));
-  if (more) page.next_page_token = EncodePageToken(filter, page.matches.back());
+  if (more) {
+    const MatchRecord& last = page.matches.back();
+    page.next_page_token = EncodePageToken(
+        filter, absl::ToUnixMicros(last.matched_at), last.match_id);
+  }
+  return page;
+}
+
+absl::StatusOr<MatchPage> SqliteStore::ListRuleMatches(
+    const MatchFilter& filter, uint32_t page_size,
+    const std::optional<PagePosition>& position) {
+  // The rule's matches are picked from matches_by_time newest first,
+  // passing over at most list_matches_scan_limit entries of other rules per
+  // call (every match has an entry there, so a rare rule means a long
+  // walk), then read by their primary key in the same snapshot.
+  MatchPage page;
+  std::vector<std::string> ids;
+  std::optional<PagePosition> resume;  // where a cut-short walk stopped
+  bool more = false;
+  const int scan_limit = std::max(1, options_.list_matches_scan_limit);
+  RETURN_IF_ERROR(WithReader([&](Connection& conn) -> absl::Status {
+    return internal::InReadTransaction(conn, [&]() -> absl::Status {
+      ids.clear();
+      resume.reset();
+      more = false;
+      page.matches.clear();
+      ASSIGN_OR_RETURN(
+          Statement scan,
+          conn.Prepare(ScanMatchesByTimeSql(position.has_value())));
+      if (position.has_value()) {
+        RETURN_IF_ERROR(scan.BindInt64(3, position->matched_at_us));
+        RETURN_IF_ERROR(scan.BindText(4, position->match_id));
+      }
+      // Entries of other rules passed over: the walk's cost beyond the
+      // page itself.
+      int skipped = 0;
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, scan.Step());
+        if (!row) break;
+        if (scan.ColumnText(2) == filter.rule_id) {
+          if (ids.size() == page_size) {
+            more = true;  // one row more than the page: another page
+            break;
+          }
+          ids.emplace_back(scan.ColumnText(1));
+        } else if (++skipped > scan_limit) {
+          resume = PagePosition{scan.ColumnInt64(0),
+                                std::string(scan.ColumnText(1))};
+          break;
+        }
+      }
+      ASSIGN_OR_RETURN(Statement get,
+                       conn.Prepare(absl::StrCat(kSelectMatchesSql,
+                                                 " WHERE match_id = ?1")));
+      for (const std::string& id : ids) {
+        RETURN_IF_ERROR(get.BindText(1, id));
+        ASSIGN_OR_RETURN(bool row, get.Step());
+        if (row) ReadMatch(get, page.matches.emplace_back());
+        get.Reset();
+      }
+      return absl::OkStatus();
+    });
+  }));
+  if (resume.has_value()) {
+    page.next_page_token =
+        EncodePageToken(filter, resume->matched_at_us, resume->match_id);
+  } else if (more) {
+    const MatchRecord& last = page.matches.back();
+    page.next_page_token = EncodePageToken(
+        filter, absl::ToUnixMicros(last.matched_at), last.match_id);
+  }
   return page;
 }
 
@@ -2397,7 +2519,8 @@ absl::StatusOr<std::map<std::string, int64_t>> SqliteStore::DeleteUser(
     return absl::InvalidArgumentError("delete user: empty user_id");
   }
   // Each derived table is deleted from by its user index (response_tags by
-  // the user's responses); the events by a scan of the log.
+  // the user's responses, matches rule by rule); the events by a scan of
+  // the log.
   static constexpr std::pair<const char*, const char*> kDeletes[] = {
       {"response_tags",
        "DELETE FROM response_tags WHERE response_seq IN "
@@ -2405,7 +2528,7 @@ absl::StatusOr<std::map<std::string, int64_t>> SqliteStore::DeleteUser(
       {"responses", "DELETE FROM responses WHERE user_id = ?"},
       {"prompts", "DELETE FROM prompts WHERE user_id = ?"},
       {"decisions", "DELETE FROM decisions WHERE user_id = ?"},
-      {"matches", "DELETE FROM matches WHERE user_id = ?"},
+      {"matches", ""},  // matches_sql below
       {"traits", "DELETE FROM traits WHERE user_id = ?"},
       {"users", "DELETE FROM users WHERE user_id = ?"},
       {"events", "DELETE FROM events WHERE user_id = ?"},
@@ -2418,8 +2541,14 @@ absl::StatusOr<std::map<std::string, int64_t>> SqliteStore::DeleteUser(
     ASSIGN_OR_RETURN(
         const int64_t max_seq_before,
         conn.QueryInt64("SELECT COALESCE(MAX(seq), 0) FROM events"));
+    // The user's matches, rule by rule (matches has no index by user).
+    const std::string matches_sql =
+        absl::StrCat(kMatchRuleIdsCte,
+                     "DELETE FROM matches WHERE match_id IN (SELECT match_id",
+                     FromUserMatches("?1"), ")");
     for (const auto& [table, sql] : kDeletes) {
-      ASSIGN_OR_RETURN(Statement del, conn.Prepare(sql));
+      ASSIGN_OR_RETURN(Statement del,
+                       conn.Prepare(*sql == '\0' ? matches_sql.c_str() : sql));
       RETURN_IF_ERROR(del.BindText(1, user_id));
       RETURN_IF_ERROR(del.Run());
       removed[table] = sqlite3_changes(conn.db());

@@ -41,6 +41,11 @@ struct StoreOptions {
   // its fsyncs. 0: SQLite's default instead, a checkpoint inside the commit
   // that crosses 1000 pages.
   int wal_checkpoint_pages = 4096;
+  // ListMatches() with a rule filter alone walks all matches newest first
+  // and returns what it found once it has passed over this many of other
+  // rules (a short page, with a token to go on), so that a call on a rare
+  // rule stays short.
+  int list_matches_scan_limit = 20000;
 };
 
 // One event as appended to the event log.
@@ -121,6 +126,8 @@ struct MatchFilter {
 };
 
 struct MatchPage {
+  // At most the page size; fewer (even none) before the last page when
+  // only a rule filter is set (StoreOptions::list_matches_scan_limit).
   std::vector<MatchRecord> matches;
   // Empty on the last page.
   std::string next_page_token;

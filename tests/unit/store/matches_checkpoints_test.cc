@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +33,7 @@ using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 // A match of `rule` for `user` at kT0 + `at_s` seconds.
 MatchRecord Match(absl::string_view id, absl::string_view rule,
@@ -318,6 +320,137 @@ TEST_P(StoreV2Test, ListMatchesFilters) {
   filter.page_size = 2;
   std::vector<std::vector<std::string>> pages = AllPages(*store, filter);
   EXPECT_THAT(pages, ElementsAre(ElementsAre("5", "3"), ElementsAre("1")));
+}
+
+// A rule filter alone walks the matches newest first, at most
+// list_matches_scan_limit of them per call: a rare rule's pages may come
+// back short (even empty) with a token, and the walk still lists each of
+// its matches once, in order.
+TEST_P(StoreV2Test, ListMatchesOfARareRuleComesInShortPages) {
+  StoreOptions options = GetParam() ? FileOptions() : MemoryOptions();
+  options.list_matches_scan_limit = 10;
+  std::unique_ptr<Store> store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  std::vector<MatchRecord> matches;
+  std::vector<std::string> rare;
+  for (int i = 0; i < 200; ++i) {
+    const bool is_rare = i % 37 == 5;
+    matches.push_back(Match(absl::StrCat("m", 1000 + i),
+                            is_rare ? "rare" : "common", "u1", i));
+    if (is_rare) rare.insert(rare.begin(), matches.back().match_id);
+  }
+  ASSERT_TRUE(store->AppendMatches(matches).ok());
+  ASSERT_EQ(rare.size(), 6u);
+
+  MatchFilter filter;
+  filter.rule_id = "rare";
+  filter.page_size = 4;
+  std::vector<std::vector<std::string>> pages = AllPages(*store, filter);
+  EXPECT_THAT(Flatten(pages), ElementsAreArray(rare));
+  // 200 entries at 10 per call: about 20 calls, none over the page size.
+  EXPECT_GE(pages.size(), 15u);
+  EXPECT_LE(pages.size(), 25u);
+  for (const auto& page : pages) EXPECT_LE(page.size(), 4u);
+
+  // A common rule fills its pages: no entry of it is counted against the
+  // limit.
+  filter.rule_id = "common";
+  filter.page_size = 50;
+  pages = AllPages(*store, filter);
+  ASSERT_EQ(pages.size(), 4u);
+  EXPECT_EQ(pages[0].size(), 50u);
+  EXPECT_EQ(Flatten(pages).size(), 194u);
+}
+
+// A user's matches are found rule by rule (schema version 6): across many
+// rules, in one order, and paged.
+TEST_P(StoreV2Test, ListMatchesOfAUserAcrossRules) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  std::vector<MatchRecord> matches;
+  std::vector<std::string> mine;
+  for (int i = 0; i < 300; ++i) {
+    const std::string user = i % 7 == 0 ? "me" : absl::StrCat("u", i % 13);
+    matches.push_back(Match(absl::StrCat("m", 1000 + i),
+                            absl::StrCat("rule-", i % 23), user, i % 50));
+    if (user == "me") mine.push_back(matches.back().match_id);
+  }
+  ASSERT_TRUE(store->AppendMatches(matches).ok());
+  std::vector<MatchRecord> sorted;
+  for (const MatchRecord& m : matches) {
+    if (m.user_id == "me") sorted.push_back(m);
+  }
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+    return std::pair(a.matched_at, a.match_id) >
+           std::pair(b.matched_at, b.match_id);
+  });
+  MatchFilter filter;
+  filter.user_id = "me";
+  filter.page_size = 7;
+  EXPECT_THAT(Flatten(AllPages(*store, filter)), ElementsAreArray(Ids(sorted)));
+
+  // Deleting the user takes every one of its matches, and no other.
+  absl::StatusOr<std::map<std::string, int64_t>> removed =
+      store->DeleteUser("me");
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ((*removed)["matches"], static_cast<int64_t>(mine.size()));
+  filter = MatchFilter{};
+  filter.user_id = "me";
+  absl::StatusOr<MatchPage> page = store->ListMatches(filter);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_THAT(page->matches, IsEmpty());
+  filter = MatchFilter{};
+  filter.page_size = 1000;
+  page = store->ListMatches(filter);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->matches.size(), matches.size() - mine.size());
+}
+
+// The lines of EXPLAIN QUERY PLAN `sql` on the file at `path`.
+std::string QueryPlan(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  std::string plan;
+  EXPECT_EQ(sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1,
+                               &stmt, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  while (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) {
+    absl::StrAppend(&plan,
+                    reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3)),
+                    "\n");
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return plan;
+}
+
+// The queries of matches use the indexes they were written for: none
+// reads the whole table.
+TEST_F(SqliteStoreTest, MatchQueriesUseTheirIndexes) {
+  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  ASSERT_NE(store, nullptr);
+  store.reset();
+  const std::string cte =
+      "WITH RECURSIVE rule_ids(id) AS (SELECT (SELECT MIN(rule_id) FROM "
+      "matches) UNION ALL SELECT (SELECT MIN(rule_id) FROM matches WHERE "
+      "rule_id > rule_ids.id) FROM rule_ids WHERE rule_ids.id IS NOT NULL) ";
+  for (const std::string& sql : {
+           cte + "SELECT * FROM rule_ids JOIN matches INDEXED BY "
+                 "matches_by_rule_user ON matches.rule_id = rule_ids.id AND "
+                 "matches.user_id = 'u' ORDER BY matched_at_us DESC",
+           std::string("SELECT * FROM matches ORDER BY matched_at_us DESC, "
+                       "match_id DESC LIMIT 5"),
+           std::string("SELECT rule_id, COUNT(*) FROM matches WHERE rule_id "
+                       "= 'r' AND +matched_at_us >= 5 GROUP BY rule_id"),
+       }) {
+    const std::string plan = QueryPlan(FilePath(), sql);
+    SCOPED_TRACE(sql);
+    SCOPED_TRACE(plan);
+    EXPECT_THAT(plan, Not(HasSubstr("SCAN matches\n")));
+    EXPECT_THAT(plan, Not(HasSubstr("USE TEMP B-TREE FOR GROUP BY")));
+  }
 }
 
 TEST_P(StoreV2Test, ListMatchesPagesWithoutSkipOrRepeatWhileRowsArrive) {
