@@ -7,7 +7,9 @@
 // estimate of bytes per live state, cross-checked against the heap growth
 // that malloc reports (mallinfo2).
 //
-// Only Engine::Process (and collecting its matches) is timed. Events are
+// Only Engine::Process (and collecting its matches) is timed for the
+// throughput; at the end, writing a checkpoint of the state and restoring
+// it into a fresh engine are timed once each. Events are
 // built from 4096 templates of name and properties in chunks of 64K
 // messages, outside the timed part, so that 5M events do not need gigabytes
 // of messages at once.
@@ -382,6 +384,25 @@ int main(int argc, char** argv) {
   std::printf("  late events: %llu, type mismatches: %llu\n",
               static_cast<unsigned long long>(st.late_events),
               static_cast<unsigned long long>(st.type_mismatches));
+
+  // What harkd pays every --checkpoint-every on its engine thread (plus
+  // writing the bytes), and on start-up to load them.
+  const absl::Time checkpoint_start = absl::Now();
+  const std::string checkpoint = engine.Checkpoint();
+  const absl::Duration checkpoint_time = absl::Now() - checkpoint_start;
+  Engine restored(set, options);
+  const absl::Time restore_start = absl::Now();
+  const absl::Status restore = restored.Restore(checkpoint);
+  const absl::Duration restore_time = absl::Now() - restore_start;
+  if (!restore.ok()) {
+    std::fprintf(stderr, "restore: %s\n", restore.ToString().c_str());
+    return 1;
+  }
+  std::printf(
+      "  checkpoint:                             %12zu bytes, written in "
+      "%.0f ms, restored in %.0f ms\n",
+      checkpoint.size(), absl::ToDoubleMilliseconds(checkpoint_time),
+      absl::ToDoubleMilliseconds(restore_time));
   std::printf(
       "\n  targets: >= 500000 events/s per core: %s;  <= 64 bytes "
       "per live state: %s\n",
