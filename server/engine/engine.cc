@@ -1140,7 +1140,14 @@ std::string Engine::Impl::Checkpoint() const {
     w.Bytes(rule.version);
   }
   w.Varint(users_.size());
+  // Blocks lie all over the heap: each would be a wait for memory (three
+  // quarters of the time of a checkpoint). Those a few handles ahead are
+  // already on their way.
+  constexpr Handle kPrefetchAhead = 16;
   for (Handle h = 0; h < users_.handle_limit(); ++h) {
+    if (h + kPrefetchAhead < users_.handle_limit()) {
+      users_.Prefetch(h + kPrefetchAhead);
+    }
     const internal::UserBlock b = users_.block(h);
     if (!b) continue;
     w.Bytes(b.id());

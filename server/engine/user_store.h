@@ -102,6 +102,14 @@ class UserStore {
   Handle FindOrCreate(absl::string_view user);
   // Null for a released handle.
   UserBlock block(Handle h) const { return UserBlock(Slot(h)); }
+  // Starts loading h's block into the cache (a scan over all users, which
+  // would otherwise wait for memory at every block, asks a few ahead).
+  void Prefetch(Handle h) const {
+    if (const char* p = Slot(h)) {
+      __builtin_prefetch(p);
+      __builtin_prefetch(p + 64);
+    }
+  }
   // Replaces `old_size` bytes of the record area at `offset` with `size`
   // bytes copied from `data` (which must not point into this block), moving
   // the rest of the records. May move the block.
