@@ -8,6 +8,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "hark/status_macros.h"
+#include "spdlog/spdlog.h"
 
 namespace hark::store::internal {
 namespace {
@@ -434,6 +435,13 @@ absl::Status MigrateTo(Connection& conn, int target) {
     }
     for (const Migration& step : kMigrations) {
       if (step.version <= current || step.version > target) continue;
+      // A fresh file is not news; an upgrade of a filled one may take a
+      // while (version 6 rebuilds two indexes of matches: seconds per
+      // million matches).
+      if (current > 0) {
+        spdlog::info("sqlite store {}: upgrading the schema to version {}",
+                     conn.path(), step.version);
+      }
       for (const char* sql : step.statements) {
         absl::Status applied = conn.ExecScript(sql);
         if (!applied.ok()) {
