@@ -133,6 +133,9 @@ constexpr char kSelectAllTraitsSql[] =
 // Every match, with the columns ReadMatch() reads.
 constexpr char kSelectMatchesSql[] =
     "SELECT " HARK_MATCH_COLUMNS " FROM matches";
+// One match by its primary key.
+constexpr char kSelectMatchByIdSql[] =
+    "SELECT " HARK_MATCH_COLUMNS " FROM matches WHERE match_id = ?1";
 // The distinct rule_ids of the matches, as table rule_ids(id), each found
 // by one search of matches_by_rule_user past the previous one (SQLite
 // skips through an index like this by itself only with ANALYZE
@@ -453,6 +456,13 @@ std::string EncodePageToken(const MatchFilter& filter, int64_t matched_at_us,
   AppendField(raw, filter.user_id);
   AppendField(raw, match_id);
   return absl::WebSafeBase64Escape(raw);
+}
+
+// The next page starts after `last`.
+std::string EncodePageToken(const MatchFilter& filter,
+                            const MatchRecord& last) {
+  return EncodePageToken(filter, absl::ToUnixMicros(last.matched_at),
+                         last.match_id);
 }
 
 absl::StatusOr<PagePosition> DecodePageToken(const MatchFilter& filter) {
@@ -1478,11 +1488,7 @@ absl::StatusOr<MatchPage> SqliteStore::ListMatches(const MatchFilter& filter) {
       ReadMatch(query, page.matches.emplace_back());
     }
   }));
-  if (more) {
-    const MatchRecord& last = page.matches.back();
-    page.next_page_token = EncodePageToken(
-        filter, absl::ToUnixMicros(last.matched_at), last.match_id);
-  }
+  if (more) page.next_page_token = EncodePageToken(filter, page.matches.back());
   return page;
 }
 
@@ -1529,9 +1535,7 @@ absl::StatusOr<MatchPage> SqliteStore::ListRuleMatches(
           break;
         }
       }
-      ASSIGN_OR_RETURN(Statement get,
-                       conn.Prepare(absl::StrCat(kSelectMatchesSql,
-                                                 " WHERE match_id = ?1")));
+      ASSIGN_OR_RETURN(Statement get, conn.Prepare(kSelectMatchByIdSql));
       for (const std::string& id : ids) {
         RETURN_IF_ERROR(get.BindText(1, id));
         ASSIGN_OR_RETURN(bool row, get.Step());
@@ -1545,9 +1549,7 @@ absl::StatusOr<MatchPage> SqliteStore::ListRuleMatches(
     page.next_page_token =
         EncodePageToken(filter, resume->matched_at_us, resume->match_id);
   } else if (more) {
-    const MatchRecord& last = page.matches.back();
-    page.next_page_token = EncodePageToken(
-        filter, absl::ToUnixMicros(last.matched_at), last.match_id);
+    page.next_page_token = EncodePageToken(filter, page.matches.back());
   }
   return page;
 }
@@ -1555,9 +1557,7 @@ absl::StatusOr<MatchPage> SqliteStore::ListRuleMatches(
 absl::StatusOr<MatchRecord> SqliteStore::GetMatch(absl::string_view match_id) {
   std::optional<MatchRecord> match;
   RETURN_IF_ERROR(WithReader([&](Connection& conn) -> absl::Status {
-    ASSIGN_OR_RETURN(
-        Statement query,
-        conn.Prepare(absl::StrCat(kSelectMatchesSql, " WHERE match_id = ?1")));
+    ASSIGN_OR_RETURN(Statement query, conn.Prepare(kSelectMatchByIdSql));
     RETURN_IF_ERROR(query.BindText(1, match_id));
     ASSIGN_OR_RETURN(bool row, query.Step());
     if (row) ReadMatch(query, match.emplace());
@@ -2521,14 +2521,18 @@ absl::StatusOr<std::map<std::string, int64_t>> SqliteStore::DeleteUser(
   // Each derived table is deleted from by its user index (response_tags by
   // the user's responses, matches rule by rule); the events by a scan of
   // the log.
-  static constexpr std::pair<const char*, const char*> kDeletes[] = {
+  static const std::string* const kMatchesDelete = new std::string(
+      absl::StrCat(kMatchRuleIdsCte,
+                   "DELETE FROM matches WHERE match_id IN (SELECT match_id",
+                   FromUserMatches("?1"), ")"));
+  const std::pair<const char*, absl::string_view> deletes[] = {
       {"response_tags",
        "DELETE FROM response_tags WHERE response_seq IN "
        "(SELECT seq FROM responses WHERE user_id = ?)"},
       {"responses", "DELETE FROM responses WHERE user_id = ?"},
       {"prompts", "DELETE FROM prompts WHERE user_id = ?"},
       {"decisions", "DELETE FROM decisions WHERE user_id = ?"},
-      {"matches", ""},  // matches_sql below
+      {"matches", *kMatchesDelete},
       {"traits", "DELETE FROM traits WHERE user_id = ?"},
       {"users", "DELETE FROM users WHERE user_id = ?"},
       {"events", "DELETE FROM events WHERE user_id = ?"},
@@ -2541,14 +2545,8 @@ absl::StatusOr<std::map<std::string, int64_t>> SqliteStore::DeleteUser(
     ASSIGN_OR_RETURN(
         const int64_t max_seq_before,
         conn.QueryInt64("SELECT COALESCE(MAX(seq), 0) FROM events"));
-    // The user's matches, rule by rule (matches has no index by user).
-    const std::string matches_sql =
-        absl::StrCat(kMatchRuleIdsCte,
-                     "DELETE FROM matches WHERE match_id IN (SELECT match_id",
-                     FromUserMatches("?1"), ")");
-    for (const auto& [table, sql] : kDeletes) {
-      ASSIGN_OR_RETURN(Statement del,
-                       conn.Prepare(*sql == '\0' ? matches_sql.c_str() : sql));
+    for (const auto& [table, sql] : deletes) {
+      ASSIGN_OR_RETURN(Statement del, conn.Prepare(sql));
       RETURN_IF_ERROR(del.BindText(1, user_id));
       RETURN_IF_ERROR(del.Run());
       removed[table] = sqlite3_changes(conn.db());

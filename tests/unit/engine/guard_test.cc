@@ -3,6 +3,7 @@
 // exactly what the same predicates behind a leading `true &&` (which
 // nothing indexes) match, with the same type-mismatch count.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
