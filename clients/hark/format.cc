@@ -166,6 +166,11 @@ std::string FormatStats(const hark::v1::GetStatsResponse& s,
                      WithThousands(e.pending_deadlines()),
                      " deadlines pending"));
     if (e.has_watermark()) row("watermark", FormatRfc3339(e.watermark()));
+    row("checkpoint",
+        absl::StrCat("through event ", WithThousands(e.checkpoint_seq()), " (",
+                     WithThousands(e.checkpoint_bytes()), " bytes); ",
+                     WithThousands(e.checkpoints()), " saved since start, ",
+                     WithThousands(e.checkpoint_deltas()), " of them deltas"));
     if (e.type_mismatches() > 0) {
       row("type mismatches",
           absl::StrCat(WithThousands(e.type_mismatches()),

@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "hark/proto_time.h"
+#include "hark/status_macros.h"
 #include "server/engine/codec.h"
 #include "server/engine/deadline_wheel.h"
 #include "server/engine/guard_index.h"
@@ -484,6 +485,7 @@ std::string MatchIdOf(const MatchOut& m, int64_t deadline) {
 }
 
 constexpr absl::string_view kCheckpointMagic = "HARKENG1";
+constexpr absl::string_view kDeltaMagic = "HARKDLT1";
 constexpr uint64_t kCheckpointFormat = 1;
 
 }  // namespace
@@ -511,8 +513,12 @@ class Engine::Impl {
   }
   ReloadReport Reload(std::shared_ptr<const rules::RuleSet> rules);
   DropReport DropUser(absl::string_view user_id);
-  std::string Checkpoint() const;
-  absl::Status Restore(absl::string_view checkpoint);
+  std::string Checkpoint();
+  absl::StatusOr<std::string> CheckpointDelta();
+  bool CanCheckpointDelta() const { return delta_ready_; }
+  uint64_t changed_users() const { return users_.changed().size(); }
+  absl::Status Restore(absl::string_view checkpoint,
+                       absl::Span<const std::string> deltas);
   EngineStats stats() const;
 
   const std::shared_ptr<const rules::RuleSet>& rules() const { return rules_; }
@@ -620,6 +626,13 @@ class Engine::Impl {
             const std::vector<Entry>& entries, bool steps, int64_t at,
             bool at_deadline, std::vector<MatchOut>* out);
 
+  // Checkpoint writing and reading.
+  struct Segment;
+  void WriteHead(absl::string_view magic, internal::Writer& w) const;
+  void WriteUser(internal::UserBlock b, internal::Writer& w) const;
+  absl::Status ReadSegment(absl::string_view data, bool delta,
+                           Segment* seg) const;
+
   void AdvanceWatermark(std::vector<MatchOut>* out);
   // Drops the user's dead records and fires its passed deadlines.
   void Sweep(Handle h);
@@ -643,6 +656,10 @@ class Engine::Impl {
   // so the next AdvanceTo() or event expires them even if the watermark
   // does not move.
   bool recheck_ = false;
+  // CheckpointDelta() may follow the checkpoints taken or restored: false
+  // until a full Checkpoint(), after Reload() and after a Restore() that
+  // dropped records.
+  bool delta_ready_ = false;
 
   uint64_t events_ = 0;
   uint64_t late_ = 0;
@@ -1095,6 +1112,8 @@ ReloadReport Engine::Impl::Reload(std::shared_ptr<const rules::RuleSet> rules) {
   guards_ = std::move(guards);
   event_plans_ = std::move(events);
   layouts_ = LayoutsOf(plans_);
+  // Every record may have a new rule index: deltas would not say so.
+  delta_ready_ = false;
   return report;
 }
 
@@ -1122,13 +1141,9 @@ DropReport Engine::Impl::DropUser(absl::string_view user_id) {
   return report;
 }
 
-std::string Engine::Impl::Checkpoint() const {
-  std::string out;
-  // Records are copied as they are, so the users' memory bounds the size:
-  // one allocation instead of a doubling string copied ~25 times.
-  out.reserve(users_.bytes() + 64 * rules_->rules().size() + 64);
-  internal::Writer w(&out);
-  w.Raw(kCheckpointMagic);
+void Engine::Impl::WriteHead(absl::string_view magic,
+                             internal::Writer& w) const {
+  w.Raw(magic);
   w.Varint(kCheckpointFormat);
   w.Signed(max_event_);
   w.Signed(wall_);
@@ -1139,6 +1154,32 @@ std::string Engine::Impl::Checkpoint() const {
     w.Bytes(rule.id);
     w.Bytes(rule.version);
   }
+}
+
+void Engine::Impl::WriteUser(internal::UserBlock b, internal::Writer& w) const {
+  w.Bytes(b.id());
+  uint64_t count = 0;
+  for (uint32_t off = 0; off < b.records_size(); ++count) {
+    const char* r = b.records() + off;
+    off += RecordSize(r, layouts_[HeadRule(r)]);
+  }
+  w.Varint(count);
+  uint32_t off = 0;
+  while (off < b.records_size()) {
+    const char* r = b.records() + off;
+    const uint32_t size = RecordSize(r, layouts_[HeadRule(r)]);
+    w.Bytes(absl::string_view(r, size));
+    off += size;
+  }
+}
+
+std::string Engine::Impl::Checkpoint() {
+  std::string out;
+  // Records are copied as they are, so the users' memory bounds the size:
+  // one allocation instead of a doubling string copied ~25 times.
+  out.reserve(users_.bytes() + 64 * rules_->rules().size() + 64);
+  internal::Writer w(&out);
+  WriteHead(kCheckpointMagic, w);
   w.Varint(users_.size());
   // Blocks lie all over the heap: each would be a wait for memory (three
   // quarters of the time of a checkpoint). Those a few handles ahead are
@@ -1148,48 +1189,85 @@ std::string Engine::Impl::Checkpoint() const {
     if (h + kPrefetchAhead < users_.handle_limit()) {
       users_.Prefetch(h + kPrefetchAhead);
     }
-    const internal::UserBlock b = users_.block(h);
-    if (!b) continue;
-    w.Bytes(b.id());
-    uint64_t count = 0;
-    for (uint32_t off = 0; off < b.records_size(); ++count) {
-      const char* r = b.records() + off;
-      off += RecordSize(r, layouts_[HeadRule(r)]);
-    }
-    w.Varint(count);
-    uint32_t off = 0;
-    while (off < b.records_size()) {
-      const char* r = b.records() + off;
-      const uint32_t size = RecordSize(r, layouts_[HeadRule(r)]);
-      w.Bytes(absl::string_view(r, size));
-      off += size;
-    }
+    if (const internal::UserBlock b = users_.block(h)) WriteUser(b, w);
   }
+  users_.ClearChanges();
+  delta_ready_ = true;
   return out;
 }
 
-absl::Status Engine::Impl::Restore(absl::string_view checkpoint) {
-  auto corrupt = [](absl::string_view what) {
-    return absl::DataLossError(absl::StrCat("engine checkpoint: ", what));
+absl::StatusOr<std::string> Engine::Impl::CheckpointDelta() {
+  if (!delta_ready_) {
+    return absl::FailedPreconditionError(
+        "engine: no full checkpoint of this state to add a delta to (none "
+        "taken since the engine was built, restored with other rules or "
+        "reloaded)");
+  }
+  const std::vector<Handle>& changed = users_.changed();
+  uint64_t live = 0;
+  for (const Handle h : changed) live += users_.block(h) ? 1 : 0;
+  std::string out;
+  internal::Writer w(&out);
+  WriteHead(kDeltaMagic, w);
+  // Gone first: a user released and back again is in both lists, and the
+  // users table below holds its state now.
+  w.Varint(users_.released());
+  w.Raw(users_.released_ids());
+  w.Varint(live);
+  constexpr size_t kPrefetchAhead = 16;
+  for (size_t i = 0; i < changed.size(); ++i) {
+    if (i + kPrefetchAhead < changed.size()) {
+      users_.Prefetch(changed[i + kPrefetchAhead]);
+    }
+    if (const internal::UserBlock b = users_.block(changed[i])) {
+      WriteUser(b, w);
+    }
+  }
+  users_.ClearChanges();
+  return out;
+}
+
+// One checkpoint (a full one or a delta), read and checked.
+struct Engine::Impl::Segment {
+  int64_t max_event, wall, watermark, last_seq;
+  // Written with exactly this engine's rule set (ids and versions, in order).
+  bool same_rules = true;
+  std::vector<absl::string_view> released;  // deltas only
+  struct User {
+    absl::string_view id;
+    // Its records whose rule this engine keeps, with this engine's indices.
+    std::string records;
+    uint32_t count = 0;
   };
-  internal::Reader in(checkpoint);
+  std::vector<User> users;
+};
+
+absl::Status Engine::Impl::ReadSegment(absl::string_view data, bool delta,
+                                       Segment* seg) const {
+  auto corrupt = [delta](absl::string_view what) {
+    return absl::DataLossError(absl::StrCat(
+        delta ? "engine checkpoint delta: " : "engine checkpoint: ", what));
+  };
+  internal::Reader in(data);
+  const absl::string_view want = delta ? kDeltaMagic : kCheckpointMagic;
   absl::string_view magic;
   uint64_t format;
-  if (!in.Raw(kCheckpointMagic.size(), &magic) || magic != kCheckpointMagic) {
-    return corrupt("not an engine checkpoint");
+  if (!in.Raw(want.size(), &magic) || magic != want) {
+    return corrupt(delta ? "not an engine checkpoint delta"
+                         : "not an engine checkpoint");
   }
   if (!in.Varint(&format) || format != kCheckpointFormat) {
     return corrupt("unknown format version");
   }
-  int64_t max_event, wall, watermark, last_seq;
-  if (!in.Signed(&max_event) || !in.Signed(&wall) || !in.Signed(&watermark) ||
-      !in.Signed(&last_seq)) {
+  if (!in.Signed(&seg->max_event) || !in.Signed(&seg->wall) ||
+      !in.Signed(&seg->watermark) || !in.Signed(&seg->last_seq)) {
     return corrupt("truncated header");
   }
   uint64_t num_rules;
-  if (!in.Varint(&num_rules) || num_rules > checkpoint.size()) {
+  if (!in.Varint(&num_rules) || num_rules > data.size()) {
     return corrupt("truncated rule table");
   }
+  seg->same_rules = num_rules == rules_->rules().size();
   // Checkpoint rule index -> this engine's rule index, -1 to drop.
   std::vector<int> remap(num_rules, -1);
   for (uint64_t i = 0; i < num_rules; ++i) {
@@ -1198,28 +1276,36 @@ absl::Status Engine::Impl::Restore(absl::string_view checkpoint) {
       return corrupt("truncated rule table");
     }
     const rules::Rule* rule = rules_->Find(id);
-    if (rule == nullptr || rule->version != version) continue;
+    if (rule == nullptr || rule->version != version) {
+      seg->same_rules = false;
+      continue;
+    }
     const int index = static_cast<int>(rule - rules_->rules().data());
+    if (static_cast<uint64_t>(index) != i) seg->same_rules = false;
     const Plan::Kind kind = plans_[index].kind;
     if (kind == Plan::Kind::kCount || kind == Plan::Kind::kSequence) {
       remap[i] = index;
     }
   }
-  struct UserRecords {
-    absl::string_view id;
-    std::string records;
-    uint32_t count = 0;
-  };
-  std::vector<UserRecords> users;
+  if (delta) {
+    uint64_t num_released;
+    if (!in.Varint(&num_released) || num_released > data.size()) {
+      return corrupt("truncated list of users gone");
+    }
+    seg->released.resize(num_released);
+    for (absl::string_view& id : seg->released) {
+      if (!in.Bytes(&id)) return corrupt("truncated list of users gone");
+    }
+  }
   uint64_t num_users;
-  if (!in.Varint(&num_users) || num_users > checkpoint.size()) {
+  if (!in.Varint(&num_users) || num_users > data.size()) {
     return corrupt("truncated user table");
   }
   for (uint64_t u = 0; u < num_users; ++u) {
-    UserRecords user;
+    Segment::User user;
     uint64_t num_records;
     if (!in.Bytes(&user.id) || !in.Varint(&num_records) ||
-        num_records > checkpoint.size()) {
+        num_records > data.size()) {
       return corrupt("truncated user");
     }
     for (uint64_t i = 0; i < num_records; ++i) {
@@ -1238,21 +1324,70 @@ absl::Status Engine::Impl::Restore(absl::string_view checkpoint) {
               MakeHead(static_cast<uint32_t>(remap[rule]), HeadN(rec.data())));
       ++user.count;
     }
-    if (user.count > 0) users.push_back(std::move(user));
+    // A delta's user with nothing left replaces the state it had.
+    if (user.count > 0 || delta) seg->users.push_back(std::move(user));
   }
   if (!in.empty()) return corrupt("trailing bytes");
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Impl::Restore(absl::string_view checkpoint,
+                                   absl::Span<const std::string> deltas) {
+  Segment full;
+  RETURN_IF_ERROR(ReadSegment(checkpoint, /*delta=*/false, &full));
+  std::vector<Segment::User>& users = full.users;
+  bool same_rules = full.same_rules;
+  Segment* last = &full;
+  std::vector<Segment> read(deltas.size());
+  if (!deltas.empty()) {
+    // Each delta replaces whole users: index them by id.
+    absl::flat_hash_map<absl::string_view, size_t> by_id;
+    by_id.reserve(users.size());
+    for (size_t i = 0; i < users.size(); ++i) by_id[users[i].id] = i;
+    for (size_t d = 0; d < deltas.size(); ++d) {
+      Segment& delta = read[d];
+      if (absl::Status s = ReadSegment(deltas[d], /*delta=*/true, &delta);
+          !s.ok()) {
+        return absl::DataLossError(absl::StrCat(s.message(), " (delta ", d + 1,
+                                                " of ", deltas.size(), ")"));
+      }
+      if (delta.last_seq < last->last_seq) {
+        return absl::DataLossError(
+            absl::StrCat("engine checkpoint delta ", d + 1, " of ",
+                         deltas.size(), " goes back in the log (seq ",
+                         delta.last_seq, " after ", last->last_seq, ")"));
+      }
+      same_rules = same_rules && delta.same_rules;
+      last = &delta;
+      for (const absl::string_view id : delta.released) {
+        if (auto it = by_id.find(id); it != by_id.end()) {
+          users[it->second].records.clear();
+          users[it->second].count = 0;
+        }
+      }
+      for (Segment::User& user : delta.users) {
+        auto [it, added] = by_id.try_emplace(user.id, users.size());
+        if (added) {
+          users.push_back(std::move(user));
+        } else {
+          users[it->second] = std::move(user);
+        }
+      }
+    }
+  }
 
   // Valid: replace the state.
   users_.Clear();
   wheel_.Clear();
   live_ = 0;
   armed_ = 0;
-  max_event_ = max_event;
-  wall_ = wall;
-  watermark_ = watermark;
-  last_seq_ = last_seq;
+  max_event_ = last->max_event;
+  wall_ = last->wall;
+  watermark_ = last->watermark;
+  last_seq_ = last->last_seq;
   recheck_ = true;
-  for (UserRecords& user : users) {
+  for (Segment::User& user : users) {
+    if (user.count == 0) continue;
     const Handle h = users_.FindOrCreate(user.id);
     users_.Splice(h, users_.block(h).records_size(), 0, user.records.data(),
                   static_cast<uint32_t>(user.records.size()));
@@ -1269,6 +1404,11 @@ absl::Status Engine::Impl::Restore(absl::string_view checkpoint) {
     // past and fires at the next AdvanceTo.
     Reschedule(h);
   }
+  // The state is what the checkpoints hold, so deltas may follow them,
+  // unless records of other rules were dropped: the checkpoints still
+  // hold those, and a delta would not say they are gone.
+  users_.ClearChanges();
+  delta_ready_ = same_rules;
   return absl::OkStatus();
 }
 
@@ -1317,10 +1457,19 @@ DropReport Engine::DropUser(absl::string_view user_id) {
   return impl_->DropUser(user_id);
 }
 
-std::string Engine::Checkpoint() const { return impl_->Checkpoint(); }
+std::string Engine::Checkpoint() { return impl_->Checkpoint(); }
 
-absl::Status Engine::Restore(absl::string_view checkpoint) {
-  return impl_->Restore(checkpoint);
+absl::StatusOr<std::string> Engine::CheckpointDelta() {
+  return impl_->CheckpointDelta();
+}
+
+bool Engine::CanCheckpointDelta() const { return impl_->CanCheckpointDelta(); }
+
+uint64_t Engine::changed_users() const { return impl_->changed_users(); }
+
+absl::Status Engine::Restore(absl::string_view checkpoint,
+                             absl::Span<const std::string> deltas) {
+  return impl_->Restore(checkpoint, deltas);
 }
 
 EngineStats Engine::stats() const { return impl_->stats(); }

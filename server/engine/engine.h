@@ -38,8 +38,10 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "hark/v1/common.pb.h"
 #include "hark/v1/ingest.pb.h"
 #include "server/rules/rule_set.h"
@@ -158,15 +160,34 @@ class Engine {
   DropReport DropUser(absl::string_view user_id);
 
   // Serializes all state (slots, deadlines, watermark, last_seq, rule
-  // versions) into a compact binary string, about the size of the state.
-  // Restore() on an engine built with any rule set keeps the state of rules
-  // whose id and version are unchanged and drops the rest; it replaces the
-  // engine's state (counters in stats() other than the state's are not
-  // restored). Deadlines that are already due fire at the next AdvanceTo()
-  // or event, once. DATA_LOSS on a malformed checkpoint, leaving the state
-  // as it was.
-  std::string Checkpoint() const;
-  absl::Status Restore(absl::string_view checkpoint);
+  // versions) into a compact binary string, about the size of the state: a
+  // full checkpoint. Restore() on an engine built with any rule set keeps
+  // the state of rules whose id and version are unchanged and drops the
+  // rest; it replaces the engine's state (counters in stats() other than
+  // the state's are not restored). Deadlines that are already due fire at
+  // the next AdvanceTo() or event, once. DATA_LOSS on a malformed
+  // checkpoint, leaving the state as it was.
+  std::string Checkpoint();
+
+  // Incremental checkpoints. A delta holds what changed since the previous
+  // Checkpoint() or CheckpointDelta(): every user whose state changed (all
+  // of its state), the users whose state is gone, and the watermark,
+  // last_seq and rule versions. Its cost follows the users changed, not
+  // the state: with a million users of which a few thousand are active,
+  // it is a thousandth of a full one. Restore(full, deltas) applies the
+  // deltas in order on top of the full checkpoint they followed.
+  // FAILED_PRECONDITION unless CanCheckpointDelta(): true after
+  // Checkpoint() and after a Restore() whose checkpoints all had this
+  // engine's rule set, false after Reload() (which rewrites every record)
+  // until the next Checkpoint().
+  absl::StatusOr<std::string> CheckpointDelta();
+  bool CanCheckpointDelta() const;
+  // The users a delta would hold now (changed or gone), to choose between
+  // a delta and a full checkpoint.
+  uint64_t changed_users() const;
+
+  absl::Status Restore(absl::string_view checkpoint,
+                       absl::Span<const std::string> deltas = {});
 
   EngineStats stats() const;
 

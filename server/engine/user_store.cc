@@ -226,7 +226,13 @@ UserStore::Handle UserStore::FindOrCreate(absl::string_view user) {
     if ((h >> kPageBits) >= pages_.size()) {
       pages_.emplace_back(new char*[size_t{1} << kPageBits]());
     }
+    if ((h >> 6) >= changed_bits_.size()) {
+      changed_bits_.push_back(0);
+      created_bits_.push_back(0);
+    }
   }
+  MarkChanged(h);
+  created_bits_[h >> 6] |= uint64_t{1} << (h & 63);
   Store32(p + 12, h);
   Slot(h) = p;
   index_.Insert(p, hash);
@@ -241,6 +247,7 @@ void UserStore::Splice(Handle h, uint32_t offset, uint32_t old_size,
   const uint32_t new_used = used - old_size + size;
   const uint32_t head = static_cast<uint32_t>(b.records() - p) + offset;
   const uint32_t tail = UserBlock::kHeader + used - head - old_size;
+  MarkChanged(h);
   if (AllocSize(UserBlock::kHeader + new_used) ==
       AllocSize(UserBlock::kHeader + used)) {
     std::memmove(p + head + size, p + head + old_size, tail);
@@ -261,6 +268,14 @@ void UserStore::Splice(Handle h, uint32_t offset, uint32_t old_size,
 void UserStore::Release(Handle h) {
   char* p = Slot(h);
   if (p == nullptr) return;
+  MarkChanged(h);
+  uint64_t& created = created_bits_[h >> 6];
+  const uint64_t bit = uint64_t{1} << (h & 63);
+  if ((created & bit) == 0) {
+    Writer(&released_ids_).Bytes(UserBlock(p).id());
+    ++released_;
+  }
+  created &= ~bit;
   index_.Erase(p, Index::HashOf(UserBlock(p).id()));
   Free(p, UserBlock::kHeader + UserBlock(p).used());
   Slot(h) = nullptr;
@@ -286,6 +301,21 @@ void UserStore::Clear() {
   slab_left_ = 0;
   std::fill(free_lists_.begin(), free_lists_.end(), nullptr);
   large_bytes_ = 0;
+  changed_bits_.clear();
+  created_bits_.clear();
+  changed_.clear();
+  released_ids_.clear();
+  released_ = 0;
+}
+
+void UserStore::ClearChanges() {
+  for (const Handle h : changed_) {
+    changed_bits_[h >> 6] = 0;
+    created_bits_[h >> 6] = 0;
+  }
+  changed_.clear();
+  released_ids_.clear();
+  released_ = 0;
 }
 
 uint64_t UserStore::bytes() const {
@@ -293,7 +323,10 @@ uint64_t UserStore::bytes() const {
          index_.capacity() * sizeof(uint64_t) +
          pages_.size() * MallocChunk(sizeof(char*) << kPageBits) +
          pages_.capacity() * sizeof(pages_[0]) +
-         free_handles_.capacity() * sizeof(Handle);
+         free_handles_.capacity() * sizeof(Handle) +
+         (changed_bits_.capacity() + created_bits_.capacity()) *
+             sizeof(uint64_t) +
+         changed_.capacity() * sizeof(Handle) + released_ids_.capacity();
 }
 
 }  // namespace hark::engine::internal

@@ -30,11 +30,18 @@
 // Handles of released users are reused, so holders of a handle (the
 // deadline wheel) must re-check it (see wake).
 //
+// Changes are tracked for incremental checkpoints: every handle whose user
+// was created, spliced or released since ClearChanges() is listed once in
+// changed(), and the ids of released users that existed at the last
+// ClearChanges() are kept in released_ids() (a user created and released
+// in between left nothing to forget). Two bits per handle.
+//
 // Thread-compatible.
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/hash/hash.h"
@@ -117,7 +124,18 @@ class UserStore {
               uint32_t size);
   // Frees the user's block and forgets the user.
   void Release(Handle h);
+  // Forgets every user, and the changes.
   void Clear();
+
+  // Handles changed since ClearChanges(), each once, in the order of their
+  // first change; block() is null for those released since.
+  const std::vector<Handle>& changed() const { return changed_; }
+  // The ids of users released since ClearChanges() that were there at
+  // that call, each as a varint length and the bytes; `released()` of them.
+  absl::string_view released_ids() const { return released_ids_; }
+  uint64_t released() const { return released_; }
+  // Starts tracking afresh: nothing has changed.
+  void ClearChanges();
 
   // Users with a block.
   size_t size() const { return index_.size(); }
@@ -132,6 +150,15 @@ class UserStore {
 
   char*& Slot(Handle h) const {
     return pages_[h >> kPageBits][h & ((1u << kPageBits) - 1)];
+  }
+
+  void MarkChanged(Handle h) {
+    uint64_t& word = changed_bits_[h >> 6];
+    const uint64_t bit = uint64_t{1} << (h & 63);
+    if ((word & bit) == 0) {
+      word |= bit;
+      changed_.push_back(h);
+    }
   }
 
   // Size-class allocation; `size` is the block's full size.
@@ -167,6 +194,14 @@ class UserStore {
   Handle num_handles_ = 0;
   std::vector<Handle> free_handles_;
   Index index_;
+
+  // Change tracking, by handle: changed since ClearChanges(), and created
+  // since (a handle in both sets is in changed_).
+  std::vector<uint64_t> changed_bits_;
+  std::vector<uint64_t> created_bits_;
+  std::vector<Handle> changed_;
+  std::string released_ids_;
+  uint64_t released_ = 0;
 
   // The pool.
   std::vector<std::unique_ptr<char[]>> slabs_;

@@ -107,7 +107,8 @@ absl::Status EngineRunner::Recover() {
   std::optional<store::Checkpoint> checkpoint =
       loaded.ok() ? *std::move(loaded) : std::nullopt;
   if (checkpoint.has_value()) {
-    absl::Status restored = engine_.Restore(checkpoint->state);
+    absl::Status restored =
+        engine_.Restore(checkpoint->state, checkpoint->deltas);
     if (!restored.ok()) {
       // A checkpoint this build cannot read: start the engine empty and
       // replay the whole log rather than refuse to start.
@@ -117,6 +118,12 @@ absl::Status EngineRunner::Recover() {
           restored.ToString());
     } else {
       checkpoint_seq_ = checkpoint->last_seq;
+      full_bytes_ = checkpoint->state.size();
+      for (const std::string& delta : checkpoint->deltas) {
+        delta_bytes_ += delta.size();
+      }
+      // Deltas may go on from the chain in force.
+      chain_ok_ = true;
     }
   }
   // Replay what was committed after the checkpoint. The store may not be
@@ -411,18 +418,48 @@ absl::Status EngineRunner::SaveCheckpoint() {
         "matches found before the checkpoint are not stored yet");
   }
   const int64_t seq = engine_.last_seq();
+  // A delta while it stays small next to a full checkpoint: fewer changed
+  // users than half of those held, and the deltas since the last full one
+  // smaller than it in all. A restart reads the full one and its deltas,
+  // so at most about twice a full checkpoint; the full one comes back
+  // once the changes add up to it.
+  const uint64_t changed = engine_.changed_users();
+  const bool delta = chain_ok_ && engine_.CanCheckpointDelta() &&
+                     changed * 2 <= engine_.stats().users &&
+                     delta_bytes_ < full_bytes_;
+  std::string state;
+  if (delta) {
+    absl::StatusOr<std::string> made = engine_.CheckpointDelta();
+    if (!made.ok()) return made.status();  // CanCheckpointDelta() said yes
+    state = *std::move(made);
+  } else {
+    state = engine_.Checkpoint();
+  }
+  const store::CheckpointKind kind =
+      delta ? store::CheckpointKind::kDelta : store::CheckpointKind::kFull;
   absl::Status saved =
-      store_->SaveCheckpoint(kShard, seq, clock_->Now(), engine_.Checkpoint());
+      store_->SaveCheckpoint(kShard, kind, seq, clock_->Now(), state);
   if (!saved.ok()) {
+    // The engine's changes were handed over: only a full one can follow.
+    chain_ok_ = false;
     spdlog::error("engine: checkpoint failed, will retry: {}",
                   saved.ToString());
     return saved;
+  }
+  chain_ok_ = true;
+  if (delta) {
+    delta_bytes_ += state.size();
+  } else {
+    full_bytes_ = state.size();
+    delta_bytes_ = 0;
   }
   checkpoint_seq_ = seq;
   last_checkpoint_ = clock_->Now();
   absl::MutexLock lock(&mu_);
   ++stats_.checkpoints;
+  if (delta) ++stats_.checkpoint_deltas;
   stats_.checkpoint_seq = seq;
+  stats_.checkpoint_bytes = full_bytes_ + delta_bytes_;
   return absl::OkStatus();
 }
 

@@ -35,7 +35,8 @@ struct RunnerOptions {
   // how late an absence match fires after its deadline.
   absl::Duration tick = absl::Milliseconds(20);
   // A checkpoint is written when this much time passed since the last one
-  // and events were processed since (coalesced: never per event).
+  // and events were processed since (coalesced: never per event). Most are
+  // deltas: the users changed since the previous one (see SaveCheckpoint).
   absl::Duration checkpoint_every = absl::Seconds(10);
   // Committed events waiting for the engine; beyond it the ingest writer
   // waits, so ingestion is pushed back instead of memory growing.
@@ -81,8 +82,12 @@ struct RunnerStats {
   engine::EngineStats engine;
   uint64_t queued_events = 0;
   uint64_t matches_stored = 0;
+  // Checkpoints saved, of which deltas (Engine::CheckpointDelta).
   uint64_t checkpoints = 0;
+  uint64_t checkpoint_deltas = 0;
   int64_t checkpoint_seq = 0;
+  // The size of the checkpoint in force: the full one and its deltas.
+  uint64_t checkpoint_bytes = 0;
   uint64_t replayed_events = 0;
 };
 
@@ -220,6 +225,11 @@ class EngineRunner {
   std::vector<Discard> discards_;
   int64_t checkpoint_seq_ = 0;
   absl::Time last_checkpoint_;
+  // The checkpoint in force in the store: whether it reflects the engine's
+  // state as of its last checkpoint (so a delta can follow), and its size.
+  bool chain_ok_ = false;
+  uint64_t full_bytes_ = 0;
+  uint64_t delta_bytes_ = 0;
 
   mutable absl::Mutex mu_;
   std::deque<Batch> queue_ ABSL_GUARDED_BY(mu_);

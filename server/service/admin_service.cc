@@ -109,6 +109,9 @@ grpc::ServerUnaryReactor* AdminService::GetStats(
   engine->set_queued_events(run.queued_events);
   engine->set_checkpoint_seq(run.checkpoint_seq);
   engine->set_replayed_events(run.replayed_events);
+  engine->set_checkpoints(run.checkpoints);
+  engine->set_checkpoint_deltas(run.checkpoint_deltas);
+  engine->set_checkpoint_bytes(run.checkpoint_bytes);
   const runtime::OrchestratorStats orch = orchestrator_->stats();
   hark::v1::OrchestrationStats* o = response->mutable_orchestration();
   for (const auto& [outcome, count] : orch.decisions) {

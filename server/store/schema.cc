@@ -349,10 +349,33 @@ constexpr const char* kSchemaV6[] = {
     "matched_at_us, match_id)",
 };
 
+// Version 7: incremental engine checkpoints. A full checkpoint costs its
+// whole size (tens of MB for a million users) every time, however few
+// users changed; a delta holds only the users that did. The checkpoint in
+// force is now a chain of generations: a full one (base_generation) and
+// the deltas saved after it, up to `generation`; each generation's parts
+// are counted in engine_checkpoint_segments, so that a part missing from
+// any of them is told apart from the end. A full save switches
+// base_generation and generation to its own and drops the older ones; a
+// delta save only moves `generation`. Existing rows become chains of one
+// full generation.
+constexpr const char* kSchemaV7[] = {
+    "CREATE TABLE engine_checkpoint_segments("
+    "shard INTEGER NOT NULL, "
+    "generation INTEGER NOT NULL, "
+    "parts INTEGER NOT NULL, "
+    "PRIMARY KEY(shard, generation))",
+    "ALTER TABLE engine_checkpoints ADD COLUMN base_generation INTEGER NOT "
+    "NULL DEFAULT 0",
+    "UPDATE engine_checkpoints SET base_generation = generation",
+    "INSERT INTO engine_checkpoint_segments(shard, generation, parts) "
+    "SELECT shard, generation, parts FROM engine_checkpoints",
+};
+
 // Ordered by version, numbered 1, 2, 3, ...; append new steps at the end.
 constexpr Migration kMigrations[] = {
-    {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3},
-    {4, kSchemaV4}, {5, kSchemaV5}, {6, kSchemaV6},
+    {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, kSchemaV4},
+    {5, kSchemaV5}, {6, kSchemaV6}, {7, kSchemaV7},
 };
 
 constexpr bool NumberedInOrder() {

@@ -96,7 +96,9 @@ constexpr char kInsertMatchSql[] =
     "matched_at_us, at_deadline, created_us, context) "
     "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT(match_id) DO NOTHING";
-// Checkpoints (schema version 5): parts of a generation, then the switch.
+// Checkpoints (schema versions 5 and 7): parts of a generation, then the
+// switch; the checkpoint in force is the chain of generations from
+// base_generation (a full one) to generation (the last delta).
 constexpr size_t kCheckpointPartBytes = 1 << 20;
 constexpr char kSelectCheckpointGenerationSql[] =
     "SELECT generation FROM engine_checkpoints WHERE shard = ?";
@@ -106,20 +108,34 @@ constexpr char kDeleteUnfinishedPartsSql[] =
 constexpr char kInsertCheckpointPartSql[] =
     "INSERT INTO engine_checkpoint_parts(shard, generation, part, data) "
     "VALUES(?, ?, ?, ?)";
-constexpr char kUpsertCheckpointSql[] =
+constexpr char kInsertCheckpointSegmentSql[] =
+    "INSERT OR REPLACE INTO engine_checkpoint_segments(shard, generation, "
+    "parts) VALUES(?, ?, ?)";
+constexpr char kSwitchFullCheckpointSql[] =
     "INSERT INTO engine_checkpoints(shard, last_seq, saved_us, state, "
-    "generation, parts) VALUES(?, ?, ?, '', ?, ?) "
+    "generation, parts, base_generation) VALUES(?, ?, ?, '', ?, ?, ?) "
     "ON CONFLICT(shard) DO UPDATE SET last_seq = excluded.last_seq, "
     "saved_us = excluded.saved_us, state = '', "
-    "generation = excluded.generation, parts = excluded.parts";
+    "generation = excluded.generation, parts = excluded.parts, "
+    "base_generation = excluded.base_generation";
+// `state` stays: it holds the base of a chain saved by version 4.
+constexpr char kSwitchDeltaCheckpointSql[] =
+    "UPDATE engine_checkpoints SET last_seq = ?, saved_us = ?, "
+    "generation = ?, parts = ? WHERE shard = ?";
+constexpr char kDeleteOldSegmentsSql[] =
+    "DELETE FROM engine_checkpoint_segments WHERE shard = ? AND "
+    "generation < ?";
 // One old part per call, so that dropping a large checkpoint never holds
 // the writer for long either.
 constexpr char kDeleteOldPartSql[] =
     "DELETE FROM engine_checkpoint_parts WHERE rowid = (SELECT rowid FROM "
     "engine_checkpoint_parts WHERE shard = ? AND generation < ? LIMIT 1)";
 constexpr char kSelectCheckpointSql[] =
-    "SELECT last_seq, saved_us, state, generation, parts FROM "
+    "SELECT last_seq, saved_us, state, base_generation, generation FROM "
     "engine_checkpoints WHERE shard = ?";
+constexpr char kSelectCheckpointSegmentsSql[] =
+    "SELECT generation, parts FROM engine_checkpoint_segments WHERE shard = ? "
+    "AND generation BETWEEN ? AND ? ORDER BY generation";
 constexpr char kSelectCheckpointPartsSql[] =
     "SELECT part, data FROM engine_checkpoint_parts WHERE shard = ? AND "
     "generation = ? ORDER BY part";
@@ -1129,7 +1145,8 @@ class SqliteStore final : public Store {
       const std::optional<PagePosition>& position);
   absl::StatusOr<MatchPage> ListMatches(const MatchFilter& filter) override;
   absl::StatusOr<MatchRecord> GetMatch(absl::string_view match_id) override;
-  absl::Status SaveCheckpoint(int shard, int64_t last_seq, absl::Time saved_at,
+  absl::Status SaveCheckpoint(int shard, CheckpointKind kind, int64_t last_seq,
+                              absl::Time saved_at,
                               absl::string_view state) override;
   absl::StatusOr<std::optional<Checkpoint>> LoadCheckpoint(int shard) override;
   absl::Status ScanTraits(
@@ -1569,9 +1586,10 @@ absl::StatusOr<MatchRecord> SqliteStore::GetMatch(absl::string_view match_id) {
   return *std::move(match);
 }
 
-absl::Status SqliteStore::SaveCheckpoint(int shard, int64_t last_seq,
-                                         absl::Time saved_at,
+absl::Status SqliteStore::SaveCheckpoint(int shard, CheckpointKind kind,
+                                         int64_t last_seq, absl::Time saved_at,
                                          absl::string_view state) {
+  const bool full = kind == CheckpointKind::kFull;
   // One save at a time; the writer connection is taken per step, so that
   // commits of events run between the parts (schema.cc, version 5).
   absl::MutexLock save_lock(&checkpoint_mu_);
@@ -1584,6 +1602,11 @@ absl::Status SqliteStore::SaveCheckpoint(int shard, int64_t last_seq,
                        conn.Prepare(kSelectCheckpointGenerationSql));
       RETURN_IF_ERROR(query.BindInt64(1, shard));
       ASSIGN_OR_RETURN(bool row, query.Step());
+      if (!row && !full) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "sqlite store ", conn.path(), ": a checkpoint delta of shard ",
+            shard, " needs a full checkpoint to add to, and there is none"));
+      }
       const int64_t serving = row ? query.ColumnInt64(0) : 0;
       query.Reset();
       generation = serving + 1;
@@ -1614,15 +1637,38 @@ absl::Status SqliteStore::SaveCheckpoint(int shard, int64_t last_seq,
     absl::MutexLock lock(&write_mu_);
     Connection& conn = *writer_;
     RETURN_IF_ERROR(internal::InTransaction(conn, [&]() -> absl::Status {
-      ASSIGN_OR_RETURN(Statement upsert, conn.Prepare(kUpsertCheckpointSql));
+      ASSIGN_OR_RETURN(Statement segment,
+                       conn.Prepare(kInsertCheckpointSegmentSql));
+      RETURN_IF_ERROR(segment.BindInt64(1, shard));
+      RETURN_IF_ERROR(segment.BindInt64(2, generation));
+      RETURN_IF_ERROR(segment.BindInt64(3, parts));
+      RETURN_IF_ERROR(segment.Run());
+      if (!full) {
+        ASSIGN_OR_RETURN(Statement update,
+                         conn.Prepare(kSwitchDeltaCheckpointSql));
+        RETURN_IF_ERROR(update.BindInt64(1, last_seq));
+        RETURN_IF_ERROR(update.BindInt64(2, Micros(saved_at)));
+        RETURN_IF_ERROR(update.BindInt64(3, generation));
+        RETURN_IF_ERROR(update.BindInt64(4, parts));
+        RETURN_IF_ERROR(update.BindInt64(5, shard));
+        return update.Run();
+      }
+      ASSIGN_OR_RETURN(Statement upsert,
+                       conn.Prepare(kSwitchFullCheckpointSql));
       RETURN_IF_ERROR(upsert.BindInt64(1, shard));
       RETURN_IF_ERROR(upsert.BindInt64(2, last_seq));
       RETURN_IF_ERROR(upsert.BindInt64(3, Micros(saved_at)));
       RETURN_IF_ERROR(upsert.BindInt64(4, generation));
       RETURN_IF_ERROR(upsert.BindInt64(5, parts));
-      return upsert.Run();
+      RETURN_IF_ERROR(upsert.BindInt64(6, generation));
+      RETURN_IF_ERROR(upsert.Run());
+      ASSIGN_OR_RETURN(Statement old, conn.Prepare(kDeleteOldSegmentsSql));
+      RETURN_IF_ERROR(old.BindInt64(1, shard));
+      RETURN_IF_ERROR(old.BindInt64(2, generation));
+      return old.Run();
     }));
   }
+  if (!full) return absl::OkStatus();
   // The new checkpoint is in force, so the save succeeded whatever happens
   // below: a failure only leaves old parts, which the next save deletes.
   auto drop_one = [&]() -> absl::StatusOr<bool> {
@@ -1660,27 +1706,48 @@ absl::StatusOr<std::optional<Checkpoint>> SqliteStore::LoadCheckpoint(
       Checkpoint& c = checkpoint.emplace();
       c.last_seq = query.ColumnInt64(0);
       c.saved_at = absl::FromUnixMicros(query.ColumnInt64(1));
+      // Filled by version 4 only (its parts are 0).
       c.state = std::string(query.ColumnBlob(2));
-      const int64_t generation = query.ColumnInt64(3);
-      const int64_t parts = query.ColumnInt64(4);
+      const int64_t base = query.ColumnInt64(3);
+      const int64_t last = query.ColumnInt64(4);
       query.Reset();
-      if (parts == 0) return absl::OkStatus();  // empty, or version 4
-      ASSIGN_OR_RETURN(Statement read, conn.Prepare(kSelectCheckpointPartsSql));
-      RETURN_IF_ERROR(read.BindInt64(1, shard));
-      RETURN_IF_ERROR(read.BindInt64(2, generation));
-      int64_t next = 0;
-      for (;;) {
-        ASSIGN_OR_RETURN(bool part, read.Step());
-        if (!part) break;
-        if (read.ColumnInt64(0) != next) break;
-        const absl::string_view data = read.ColumnBlob(1);
-        c.state.append(data.data(), data.size());
-        ++next;
-      }
-      if (next != parts) {
+      auto lost = [&](absl::string_view what) {
         return absl::DataLossError(absl::StrCat(
             "sqlite store ", conn.path(), ": the engine checkpoint of shard ",
-            shard, " has ", parts, " parts but part ", next, " is missing"));
+            shard, " ", what));
+      };
+      ASSIGN_OR_RETURN(Statement segments,
+                       conn.Prepare(kSelectCheckpointSegmentsSql));
+      RETURN_IF_ERROR(segments.BindInt64(1, shard));
+      RETURN_IF_ERROR(segments.BindInt64(2, base));
+      RETURN_IF_ERROR(segments.BindInt64(3, last));
+      ASSIGN_OR_RETURN(Statement read, conn.Prepare(kSelectCheckpointPartsSql));
+      for (int64_t generation = base; generation <= last; ++generation) {
+        ASSIGN_OR_RETURN(bool found, segments.Step());
+        if (!found || segments.ColumnInt64(0) != generation) {
+          return lost(absl::StrCat("lacks generation ", generation, " of ",
+                                   base, "..", last));
+        }
+        const int64_t parts = segments.ColumnInt64(1);
+        std::string& into =
+            generation == base ? c.state : c.deltas.emplace_back();
+        RETURN_IF_ERROR(read.BindInt64(1, shard));
+        RETURN_IF_ERROR(read.BindInt64(2, generation));
+        int64_t next = 0;
+        for (;;) {
+          ASSIGN_OR_RETURN(bool part, read.Step());
+          if (!part) break;
+          if (read.ColumnInt64(0) != next) break;
+          const absl::string_view data = read.ColumnBlob(1);
+          into.append(data.data(), data.size());
+          ++next;
+        }
+        read.Reset();
+        if (next != parts) {
+          return lost(absl::StrCat("has ", parts, " parts in generation ",
+                                   generation, " but part ", next,
+                                   " is missing"));
+        }
       }
       return absl::OkStatus();
     });

@@ -133,12 +133,22 @@ struct MatchPage {
   std::string next_page_token;
 };
 
-// The persisted engine state of one shard: `state` (opaque to the store)
+// The persisted engine state of one shard: `state` (opaque to the store), a
+// full checkpoint, with the deltas saved after it applied in order,
 // reflects every event of the log up to and including `last_seq`.
 struct Checkpoint {
   int64_t last_seq = 0;
   absl::Time saved_at;
   std::string state;
+  // Oldest first; empty right after a full save.
+  std::vector<std::string> deltas;
+};
+
+enum class CheckpointKind {
+  // Replaces the checkpoint in force (and its deltas).
+  kFull,
+  // Adds to the checkpoint in force, which must exist.
+  kDelta,
 };
 
 // The decision of the contact policy about one match (DESIGN.md,
@@ -446,12 +456,17 @@ class Store {
   // The stored match `match_id`. NOT_FOUND if there is none.
   virtual absl::StatusOr<MatchRecord> GetMatch(absl::string_view match_id);
 
-  // Replaces the checkpoint of engine shard `shard`, in one transaction.
-  virtual absl::Status SaveCheckpoint(int shard, int64_t last_seq,
-                                      absl::Time saved_at,
+  // Saves a checkpoint of engine shard `shard` covering the log through
+  // `last_seq`: a full one replaces what was in force, a delta is added to
+  // it. Either takes effect at once, or not at all (a failure or a crash
+  // leaves the checkpoint in force as it was). FAILED_PRECONDITION for a
+  // delta when the shard has no checkpoint.
+  virtual absl::Status SaveCheckpoint(int shard, CheckpointKind kind,
+                                      int64_t last_seq, absl::Time saved_at,
                                       absl::string_view state);
 
-  // The last checkpoint saved for `shard`, or nullopt if none was.
+  // The checkpoint in force for `shard` (the last full one saved and the
+  // deltas after it), or nullopt if none was saved.
   virtual absl::StatusOr<std::optional<Checkpoint>> LoadCheckpoint(int shard);
 
   // Calls `fn` with every stored trait (the latest value of each user and
@@ -642,8 +657,8 @@ inline absl::StatusOr<MatchPage> Store::ListMatches(const MatchFilter&) {
 inline absl::StatusOr<MatchRecord> Store::GetMatch(absl::string_view) {
   return absl::UnimplementedError("Store::GetMatch");
 }
-inline absl::Status Store::SaveCheckpoint(int, int64_t, absl::Time,
-                                          absl::string_view) {
+inline absl::Status Store::SaveCheckpoint(int, CheckpointKind, int64_t,
+                                          absl::Time, absl::string_view) {
   return absl::UnimplementedError("Store::SaveCheckpoint");
 }
 inline absl::StatusOr<std::optional<Checkpoint>> Store::LoadCheckpoint(int) {

@@ -148,7 +148,8 @@ TEST_F(SqliteStoreTest, UpgradesAVersion1FileInPlace) {
   absl::StatusOr<MatchPage> page = store->ListMatches({});
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_THAT(Ids(page->matches), ElementsAre("m1"));
-  ASSERT_TRUE(store->SaveCheckpoint(0, 5, kT0, "state").ok());
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kFull, 5, kT0, "state").ok());
   store.reset();
 
   // An upgraded file has exactly the schema of a fresh one.
@@ -634,8 +635,12 @@ TEST_P(StoreV2Test, CheckpointRoundTripAndOverwrite) {
   EXPECT_FALSE(loaded->has_value());
 
   const std::string state = std::string("state\0one", 9);
-  ASSERT_TRUE(store->SaveCheckpoint(0, 41, kT0, state).ok());
-  ASSERT_TRUE(store->SaveCheckpoint(3, 7, kT0 + absl::Seconds(1), "s3").ok());
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kFull, 41, kT0, state).ok());
+  ASSERT_TRUE(store
+                  ->SaveCheckpoint(3, CheckpointKind::kFull, 7,
+                                   kT0 + absl::Seconds(1), "s3")
+                  .ok());
   loaded = store->LoadCheckpoint(0);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   ASSERT_TRUE(loaded->has_value());
@@ -643,8 +648,10 @@ TEST_P(StoreV2Test, CheckpointRoundTripAndOverwrite) {
   EXPECT_EQ((*loaded)->saved_at, kT0);
   EXPECT_EQ((*loaded)->state, state);
 
-  ASSERT_TRUE(
-      store->SaveCheckpoint(0, 99, kT0 + absl::Minutes(1), "second").ok());
+  ASSERT_TRUE(store
+                  ->SaveCheckpoint(0, CheckpointKind::kFull, 99,
+                                   kT0 + absl::Minutes(1), "second")
+                  .ok());
   loaded = store->LoadCheckpoint(0);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   ASSERT_TRUE(loaded->has_value());
@@ -663,7 +670,7 @@ TEST_P(StoreV2Test, CheckpointRoundTripAndOverwrite) {
   EXPECT_FALSE(loaded->has_value());
 
   // An empty state is a state.
-  ASSERT_TRUE(store->SaveCheckpoint(1, 0, kT0, "").ok());
+  ASSERT_TRUE(store->SaveCheckpoint(1, CheckpointKind::kFull, 0, kT0, "").ok());
   loaded = store->LoadCheckpoint(1);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   ASSERT_TRUE(loaded->has_value());
@@ -674,7 +681,9 @@ TEST_F(SqliteStoreTest, CheckpointsAndMatchesSurviveAReopen) {
   {
     std::unique_ptr<Store> store = OpenOrDie(FileOptions());
     ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(store->SaveCheckpoint(0, 12, kT0, "persisted").ok());
+    ASSERT_TRUE(
+        store->SaveCheckpoint(0, CheckpointKind::kFull, 12, kT0, "persisted")
+            .ok());
     ASSERT_TRUE(store->AppendMatches({Match("m1", "r", "u1", 1)}).ok());
   }
   std::unique_ptr<Store> store = OpenOrDie(FileOptions());
@@ -702,7 +711,8 @@ TEST_F(SqliteStoreTest, LargeCheckpointIsWrittenInPartsAndOldPartsGo) {
   std::unique_ptr<Store> store = OpenOrDie(FileOptions());
   ASSERT_NE(store, nullptr);
   const std::string big = BigState((5u << 20) / 2, 'a');  // 2.5 MiB
-  ASSERT_TRUE(store->SaveCheckpoint(0, 10, kT0, big).ok());
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kFull, 10, kT0, big).ok());
   EXPECT_EQ(RawQueryText(FilePath(),
                          "SELECT COUNT(*) || ' ' || MAX(length(data)) FROM "
                          "engine_checkpoint_parts"),
@@ -715,7 +725,8 @@ TEST_F(SqliteStoreTest, LargeCheckpointIsWrittenInPartsAndOldPartsGo) {
 
   // The next save replaces the generation; nothing of the old one stays.
   const std::string next = BigState((3u << 20) / 2, 'b');  // 1.5 MiB
-  ASSERT_TRUE(store->SaveCheckpoint(0, 20, kT0, next).ok());
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kFull, 20, kT0, next).ok());
   EXPECT_EQ(RawQueryText(FilePath(),
                          "SELECT COUNT(*) || ' ' || MIN(generation) || ' ' || "
                          "MAX(generation) FROM engine_checkpoint_parts"),
@@ -730,7 +741,8 @@ TEST_F(SqliteStoreTest, LargeCheckpointIsWrittenInPartsAndOldPartsGo) {
 TEST_F(SqliteStoreTest, UnfinishedCheckpointIsIgnoredThenDeleted) {
   std::unique_ptr<Store> store = OpenOrDie(FileOptions());
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->SaveCheckpoint(0, 10, kT0, "serving").ok());
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kFull, 10, kT0, "serving").ok());
   // What a crash between the parts and the switch of the next save leaves.
   RawExec(FilePath(),
           "INSERT INTO engine_checkpoint_parts(shard, generation, part, data) "
@@ -739,7 +751,8 @@ TEST_F(SqliteStoreTest, UnfinishedCheckpointIsIgnoredThenDeleted) {
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   ASSERT_TRUE(loaded->has_value());
   EXPECT_EQ((*loaded)->state, "serving");
-  ASSERT_TRUE(store->SaveCheckpoint(0, 30, kT0, "after").ok());
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kFull, 30, kT0, "after").ok());
   EXPECT_EQ(RawQueryText(FilePath(),
                          "SELECT group_concat(generation || ':' || data) FROM "
                          "engine_checkpoint_parts"),
@@ -752,7 +765,10 @@ TEST_F(SqliteStoreTest, UnfinishedCheckpointIsIgnoredThenDeleted) {
 TEST_F(SqliteStoreTest, CheckpointWithAMissingPartIsDataLoss) {
   std::unique_ptr<Store> store = OpenOrDie(FileOptions());
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->SaveCheckpoint(0, 10, kT0, BigState(3u << 20, 'c')).ok());
+  ASSERT_TRUE(store
+                  ->SaveCheckpoint(0, CheckpointKind::kFull, 10, kT0,
+                                   BigState(3u << 20, 'c'))
+                  .ok());
   RawExec(FilePath(), "DELETE FROM engine_checkpoint_parts WHERE part = 1");
   absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
@@ -777,7 +793,8 @@ TEST_F(SqliteStoreTest, Version4CheckpointStillLoads) {
   EXPECT_EQ((*loaded)->last_seq, 77);
   EXPECT_EQ((*loaded)->state, std::string("\x00\x01\xfe\xff", 4));
   // The first save after the upgrade moves it to parts.
-  ASSERT_TRUE(store->SaveCheckpoint(0, 78, kT0, "v5").ok());
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kFull, 78, kT0, "v5").ok());
   EXPECT_EQ(RawQueryText(FilePath(),
                          "SELECT length(state) || ' ' || generation || ' ' || "
                          "parts FROM engine_checkpoints"),
@@ -883,7 +900,10 @@ TEST_P(StoreV2Test, WritingMethodsFromSeveralThreads) {
   });
   std::thread checkpoints([&] {
     for (int i = 0; i < kRounds; ++i) {
-      if (!store->SaveCheckpoint(0, i, kT0, absl::StrCat("s", i)).ok()) {
+      if (!store
+               ->SaveCheckpoint(0, CheckpointKind::kFull, i, kT0,
+                                absl::StrCat("s", i))
+               .ok()) {
         ++failures;
       }
       if (!store->ListMatches({}).ok()) ++failures;
@@ -944,7 +964,7 @@ TEST(StoreInterfaceTest, NewMethodsDefaultToUnimplemented) {
   EXPECT_EQ(store.AppendMatches({}).code(), absl::StatusCode::kUnimplemented);
   EXPECT_EQ(store.ListMatches({}).status().code(),
             absl::StatusCode::kUnimplemented);
-  EXPECT_EQ(store.SaveCheckpoint(0, 0, kT0, "").code(),
+  EXPECT_EQ(store.SaveCheckpoint(0, CheckpointKind::kFull, 0, kT0, "").code(),
             absl::StatusCode::kUnimplemented);
   EXPECT_EQ(store.LoadCheckpoint(0).status().code(),
             absl::StatusCode::kUnimplemented);

@@ -1187,7 +1187,9 @@ TEST_F(SqliteStoreTest, DeleteUserRemovesEveryRowAboutTheUser) {
   AddEverything(*store, "other", 100);
   // The newest events, response and feed position.
   AddEverything(*store, "doomed", 200);
-  ASSERT_TRUE(store->SaveCheckpoint(0, 9, kT0, "engine state").ok());
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kFull, 9, kT0, "engine state")
+          .ok());
   absl::StatusOr<std::vector<PromptRecord>> fed =
       store->FeedDuePrompts(At(0), 100);
   ASSERT_TRUE(fed.ok()) << fed.status();
