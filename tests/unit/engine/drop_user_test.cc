@@ -40,12 +40,6 @@ rules::Rule Downgrade() {
 }
 Props Code(const std::string& c) { return {{"code", Str(c)}}; }
 
-std::vector<std::string> Users(const std::vector<MatchOut>& matches) {
-  std::vector<std::string> users;
-  for (const MatchOut& m : matches) users.push_back(m.user_id);
-  return users;
-}
-
 TEST(DropUser, CountStartsOverAfterTheDrop) {
   Driver d(Build({Errors()}));
   d.Send("u1", "error", Min(0), Code("A"));

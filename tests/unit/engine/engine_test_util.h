@@ -122,6 +122,13 @@ inline std::shared_ptr<const rules::RuleSet> Build(
   return set.ok() ? *set : nullptr;
 }
 
+// The users of `matches`, in order.
+inline std::vector<std::string> Users(const std::vector<MatchOut>& matches) {
+  std::vector<std::string> users;
+  for (const MatchOut& m : matches) users.push_back(m.user_id);
+  return users;
+}
+
 inline hark::v1::Event MakeEvent(const std::string& user,
                                  const std::string& name, absl::Time at,
                                  const Props& props = {}) {

@@ -5,6 +5,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -211,6 +214,160 @@ TEST(Checkpoint, EmptyEngineRoundTrips) {
   ASSERT_TRUE(b.Restore(a.Checkpoint()).ok());
   EXPECT_EQ(b.stats().live_states, 0u);
   EXPECT_EQ(b.stats().watermark, absl::InfinitePast());
+}
+
+// Incremental checkpoints: a delta holds the users changed since the
+// previous checkpoint and nothing else.
+TEST(CheckpointDelta, HoldsOnlyTheUsersChangedAndRestoresOnTheFullOne) {
+  auto set = Build({Errors(), Abandon()});
+  Driver d(set);
+  for (int u = 0; u < 50; ++u) {
+    d.Send(absl::StrCat("quiet-", u), "error", Min(0), Code("A"));
+  }
+  d.Send("busy", "error", Min(0), Code("A"));
+  const std::string full = d.engine().Checkpoint();
+  EXPECT_EQ(d.engine().changed_users(), 0u);
+
+  d.Send("busy", "error", Min(1), Code("A"));
+  d.Send("fresh", "onboarding_started", Min(1));
+  EXPECT_EQ(d.engine().changed_users(), 2u);
+  absl::StatusOr<std::string> delta = d.engine().CheckpointDelta();
+  ASSERT_TRUE(delta.ok()) << delta.status();
+  EXPECT_TRUE(absl::StrContains(*delta, "busy"));
+  EXPECT_TRUE(absl::StrContains(*delta, "fresh"));
+  EXPECT_FALSE(absl::StrContains(*delta, "quiet-"));
+  EXPECT_LT(delta->size() * 10, full.size());
+  EXPECT_EQ(d.engine().changed_users(), 0u);
+
+  auto restored = std::make_unique<Engine>(set, EngineOptions());
+  ASSERT_TRUE(restored->Restore(full, {*delta}).ok());
+  EXPECT_EQ(restored->last_seq(), 53);
+  EXPECT_EQ(restored->stats().users, 52u);
+  EXPECT_EQ(restored->stats().live_states, 52u);
+  EXPECT_EQ(restored->stats().pending_deadlines, 1u);
+  EXPECT_EQ(restored->stats().watermark, d.engine().stats().watermark);
+  EXPECT_TRUE(restored->CanCheckpointDelta());
+  d.Reset(std::move(restored));
+  // busy had two errors (the delta), quiet-7 one (the full checkpoint).
+  EXPECT_THAT(d.Send("busy", "error", Min(2), Code("A")), SizeIs(1));
+  EXPECT_THAT(d.Send("quiet-7", "error", Min(2), Code("A")), IsEmpty());
+  EXPECT_THAT(d.Send("quiet-7", "error", Min(3), Code("A")), SizeIs(1));
+  EXPECT_THAT(Users(d.Advance(Min(60))), ElementsAre("fresh"));
+}
+
+TEST(CheckpointDelta, UsersGoneStayGoneAndUsersBackComeBack) {
+  auto set = Build({Errors(), Abandon()});
+  Driver d(set);
+  d.Send("dropped", "error", Min(0), Code("A"));
+  d.Send("completed", "onboarding_started", Min(0));
+  d.Send("back", "error", Min(0), Code("A"));
+  d.Send("kept", "error", Min(0), Code("A"));
+  const std::string full = d.engine().Checkpoint();
+
+  d.engine().DropUser("dropped");
+  d.Send("completed", "onboarding_completed", Min(1));  // cancels: no state
+  d.engine().DropUser("back");
+  d.Send("back", "onboarding_started", Min(2));
+  // A user that came and went between two checkpoints leaves nothing.
+  d.Send("passing-7c1e", "onboarding_started", Min(2));
+  d.engine().DropUser("passing-7c1e");
+  absl::StatusOr<std::string> delta = d.engine().CheckpointDelta();
+  ASSERT_TRUE(delta.ok()) << delta.status();
+  EXPECT_FALSE(absl::StrContains(*delta, "passing-7c1e"));
+  EXPECT_FALSE(absl::StrContains(*delta, "kept"));
+
+  auto restored = std::make_unique<Engine>(set, EngineOptions());
+  ASSERT_TRUE(restored->Restore(full, {*delta}).ok());
+  EXPECT_EQ(restored->stats().users, 2u);  // kept, back
+  EXPECT_EQ(restored->DropUser("dropped").slots, 0u);
+  EXPECT_EQ(restored->DropUser("completed").slots, 0u);
+  EXPECT_EQ(restored->DropUser("passing-7c1e").slots, 0u);
+  const DropReport back = restored->DropUser("back");
+  EXPECT_EQ(back.slots, 1u);  // the sequence, not the count dropped before
+  EXPECT_EQ(back.deadlines, 1u);
+  EXPECT_EQ(restored->DropUser("kept").slots, 1u);
+}
+
+TEST(CheckpointDelta, ChainsApplyInOrder) {
+  auto set = Build({Errors(5)});
+  Driver d(set);
+  d.Send("u1", "error", Min(0), Code("A"));
+  const std::string full = d.engine().Checkpoint();
+  std::vector<std::string> deltas;
+  for (int i = 1; i <= 3; ++i) {
+    d.Send("u1", "error", Min(i), Code("A"));
+    absl::StatusOr<std::string> delta = d.engine().CheckpointDelta();
+    ASSERT_TRUE(delta.ok()) << delta.status();
+    deltas.push_back(*delta);
+  }
+  auto restored = std::make_unique<Engine>(set, EngineOptions());
+  ASSERT_TRUE(restored->Restore(full, deltas).ok());
+  EXPECT_EQ(restored->last_seq(), 4);
+  d.Reset(std::move(restored));
+  // Four errors were counted: the fifth completes the count.
+  EXPECT_THAT(d.Send("u1", "error", Min(4), Code("A")), SizeIs(1));
+
+  // Out of order, the log position goes back: refused.
+  Engine other(set, EngineOptions());
+  EXPECT_EQ(other.Restore(full, {deltas[1], deltas[0]}).code(),
+            absl::StatusCode::kDataLoss);
+}
+
+TEST(CheckpointDelta, NotAfterAReloadUntilAFullCheckpoint) {
+  auto set = Build({Errors(), Abandon()});
+  Engine fresh(set, EngineOptions());
+  EXPECT_FALSE(fresh.CanCheckpointDelta());
+  EXPECT_EQ(fresh.CheckpointDelta().status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  Driver d(set);
+  d.Send("u1", "error", Min(0), Code("A"));
+  const std::string full = d.engine().Checkpoint();
+  EXPECT_TRUE(d.engine().CanCheckpointDelta());
+  // A reload rewrites every record (rule indices), which a delta of the
+  // changed users would not carry.
+  d.engine().Reload(Build({Abandon(), Errors()}));
+  EXPECT_FALSE(d.engine().CanCheckpointDelta());
+  EXPECT_EQ(d.engine().CheckpointDelta().status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  d.engine().Checkpoint();
+  EXPECT_TRUE(d.engine().CanCheckpointDelta());
+
+  // Restored with another rule set: the checkpoints still hold the records
+  // the restore dropped, so deltas may not follow them either.
+  auto other = Build({Errors(4), Abandon()});
+  Engine restored(other, EngineOptions());
+  ASSERT_TRUE(restored.Restore(full).ok());
+  EXPECT_FALSE(restored.CanCheckpointDelta());
+  Engine same(set, EngineOptions());
+  ASSERT_TRUE(same.Restore(full).ok());
+  EXPECT_TRUE(same.CanCheckpointDelta());
+}
+
+TEST(CheckpointDelta, CorruptDeltasAreRefusedAndLeaveTheStateAlone) {
+  auto set = Build({Errors()});
+  Driver d(set);
+  d.Send("u1", "error", Min(0), Code("A"));
+  const std::string full = d.engine().Checkpoint();
+  d.Send("u1", "error", Min(1), Code("A"));
+  absl::StatusOr<std::string> made = d.engine().CheckpointDelta();
+  ASSERT_TRUE(made.ok()) << made.status();
+  const std::string delta = *made;
+
+  Engine target(set, EngineOptions());
+  ASSERT_TRUE(target.Restore(full).ok());
+  for (size_t n = 0; n < delta.size(); ++n) {
+    EXPECT_EQ(target.Restore(full, {delta.substr(0, n)}).code(),
+              absl::StatusCode::kDataLoss)
+        << n;
+  }
+  EXPECT_EQ(target.Restore(full, {delta + "x"}).code(),
+            absl::StatusCode::kDataLoss);
+  // A full checkpoint is not a delta, nor the other way round.
+  EXPECT_EQ(target.Restore(full, {full}).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(target.Restore(delta).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(target.last_seq(), 1);
+  EXPECT_EQ(target.stats().live_states, 1u);
 }
 
 TEST(MatchId, DeterministicAndDistinct) {

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
@@ -214,6 +215,19 @@ void CompareWithTheModel(int seed, bool drops) {
   const char* names[] = {"x", "x", "x", "a", "b", "c", "s", "s", "y"};
   int64_t clock = 0;
   uint64_t dropped_deadlines = 0;
+  // The checkpoints a restart would read: a full one and deltas after it.
+  std::string full = engine->Checkpoint();
+  std::vector<std::string> deltas;
+  auto checkpoint = [&](bool take_full) {
+    if (take_full || !engine->CanCheckpointDelta()) {
+      full = engine->Checkpoint();
+      deltas.clear();
+      return;
+    }
+    absl::StatusOr<std::string> delta = engine->CheckpointDelta();
+    ASSERT_TRUE(delta.ok()) << delta.status();
+    deltas.push_back(*std::move(delta));
+  };
   for (int64_t seq = 1; seq <= 4000; ++seq) {
     clock += static_cast<int64_t>(rng() % (20 * kSec));
     if (rng() % 50 == 0) {
@@ -248,12 +262,16 @@ void CompareWithTheModel(int seed, bool drops) {
       ASSERT_EQ(engine->stats().pending_deadlines, model.armed());
     }
 
+    if (rng() % 60 == 0) checkpoint(rng() % 4 == 0);
     if (rng() % 500 == 0) {
-      // Restart from a checkpoint, or reload an identical rule set.
-      const std::string checkpoint = engine->Checkpoint();
+      // Restart from the checkpoints, brought up to date, or reload an
+      // identical rule set.
+      checkpoint(false);
       engine = std::make_unique<Engine>(set, EngineOptions());
-      ASSERT_TRUE(engine->Restore(checkpoint).ok());
+      ASSERT_TRUE(engine->Restore(full, deltas).ok());
       ASSERT_EQ(engine->stats().live_states, model.live());
+      ASSERT_EQ(engine->stats().pending_deadlines, model.armed());
+      ASSERT_TRUE(engine->CanCheckpointDelta());
     } else if (rng() % 500 == 0) {
       ReloadReport report = engine->Reload(Rules());
       ASSERT_EQ(report.kept.size(), 3u);

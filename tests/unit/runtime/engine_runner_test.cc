@@ -383,6 +383,64 @@ TEST_F(EngineRunnerTest, CrashAfterTheCheckpointDoesNotBringTheUserBack) {
   EXPECT_THAT(TakeMatches(), ElementsAre("abandon bob"));
 }
 
+// Once the state is large next to what changes, checkpoints are deltas of
+// the users changed; a restart restores the full one and its deltas.
+TEST_F(EngineRunnerTest, CheckpointsAreDeltasOfTheUsersChanged) {
+  using store::CheckpointKind;
+  Start();
+  // At start, on an empty store: a full one.
+  EXPECT_THAT(store_->kinds(), ElementsAre(CheckpointKind::kFull));
+  for (int u = 0; u < 20; ++u) {
+    Send(absl::StrCat("user-", u), "error", absl::Minutes(1));
+  }
+  // Every user changed since: a full one again.
+  Settle();
+  clock_.Advance(absl::Seconds(11));
+  Settle();
+  Send("alice", "error", absl::Minutes(1));
+  Settle();
+  clock_.Advance(absl::Seconds(11));
+  Settle();
+  Send("alice", "error", absl::Minutes(2));
+  Settle();
+  clock_.Advance(absl::Seconds(11));
+  Settle();
+  EXPECT_THAT(store_->kinds(),
+              ElementsAre(CheckpointKind::kFull, CheckpointKind::kFull,
+                          CheckpointKind::kDelta, CheckpointKind::kDelta));
+  const std::vector<std::string> saved = store_->saved();
+  EXPECT_FALSE(absl::StrContains(saved.back(), "user-"));
+  EXPECT_EQ(runner_->stats().checkpoints, 4u);
+  EXPECT_EQ(runner_->stats().checkpoint_deltas, 2u);
+  EXPECT_EQ(runner_->stats().checkpoint_bytes,
+            saved[1].size() + saved[2].size() + saved[3].size());
+
+  // A failed save loses the changes it held: the next one is full.
+  store_->FailCheckpoints(absl::UnavailableError("disk full"));
+  Send("bob", "error", absl::Minutes(2));
+  Settle();
+  clock_.Advance(absl::Seconds(11));
+  Settle();
+  store_->FailCheckpoints(absl::OkStatus());
+  clock_.Advance(absl::Seconds(11));
+  Settle();
+  EXPECT_EQ(store_->kinds().back(), CheckpointKind::kFull);
+  Send("bob", "error", absl::Minutes(3));
+  Settle();
+  runner_->Shutdown();
+  runner_.reset();
+  EXPECT_EQ(store_->kinds().back(), CheckpointKind::kDelta);
+
+  Start();
+  EXPECT_EQ(runner_->stats().replayed_events, 0u);
+  EXPECT_EQ(runner_->stats().engine.users, 22u);
+  Send("alice", "error", absl::Minutes(3));
+  Send("bob", "error", absl::Minutes(4));
+  Send("user-3", "error", absl::Minutes(4));
+  Settle();
+  EXPECT_THAT(TakeMatches(), ElementsAre("errors alice", "errors bob"));
+}
+
 TEST_F(EngineRunnerTest, DamagedCheckpointIsRebuiltFromTheLog) {
   Start();
   TwoUsersHalfWay();

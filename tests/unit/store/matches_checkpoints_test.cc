@@ -804,6 +804,166 @@ TEST_F(SqliteStoreTest, Version4CheckpointStillLoads) {
   EXPECT_EQ((*loaded)->state, "v5");
 }
 
+TEST_P(StoreV2Test, CheckpointDeltasFollowTheFullOne) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  const absl::Status no_base =
+      store->SaveCheckpoint(0, CheckpointKind::kDelta, 5, kT0, "d0");
+  EXPECT_EQ(no_base.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(no_base.message(), HasSubstr("needs a full checkpoint"));
+
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kFull, 10, kT0, "base").ok());
+  ASSERT_TRUE(store
+                  ->SaveCheckpoint(0, CheckpointKind::kDelta, 12,
+                                   kT0 + absl::Seconds(1), "d1")
+                  .ok());
+  ASSERT_TRUE(store
+                  ->SaveCheckpoint(0, CheckpointKind::kDelta, 15,
+                                   kT0 + absl::Seconds(2), "d2")
+                  .ok());
+  // Another shard's chain is its own.
+  ASSERT_TRUE(
+      store->SaveCheckpoint(1, CheckpointKind::kFull, 3, kT0, "other").ok());
+  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->last_seq, 15);
+  EXPECT_EQ((*loaded)->saved_at, kT0 + absl::Seconds(2));
+  EXPECT_EQ((*loaded)->state, "base");
+  EXPECT_THAT((*loaded)->deltas, ElementsAre("d1", "d2"));
+  loaded = store->LoadCheckpoint(1);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->state, "other");
+  EXPECT_THAT((*loaded)->deltas, IsEmpty());
+
+  // A full save replaces the chain.
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kFull, 20, kT0, "again").ok());
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kDelta, 21, kT0, "d3").ok());
+  loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->last_seq, 21);
+  EXPECT_EQ((*loaded)->state, "again");
+  EXPECT_THAT((*loaded)->deltas, ElementsAre("d3"));
+}
+
+TEST_F(SqliteStoreTest, FullCheckpointDropsTheChainBeforeIt) {
+  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  ASSERT_NE(store, nullptr);
+  const std::string big_delta = BigState((3u << 20) / 2, 'd');  // 2 parts
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kFull, 10, kT0, "base").ok());
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kDelta, 11, kT0, big_delta)
+          .ok());
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kDelta, 12, kT0, "small").ok());
+  EXPECT_EQ(RawQueryText(FilePath(),
+                         "SELECT group_concat(generation || ':' || parts) FROM "
+                         "engine_checkpoint_segments"),
+            "1:1,2:2,3:1");
+  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  ASSERT_EQ((*loaded)->deltas.size(), 2u);
+  EXPECT_TRUE((*loaded)->deltas[0] == big_delta) << "the 1.5 MiB delta differs";
+  EXPECT_EQ((*loaded)->deltas[1], "small");
+
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kFull, 13, kT0, "next").ok());
+  EXPECT_EQ(RawQueryText(FilePath(),
+                         "SELECT group_concat(generation || ':' || data) FROM "
+                         "engine_checkpoint_parts"),
+            "4:next");
+  EXPECT_EQ(RawQueryText(FilePath(),
+                         "SELECT group_concat(generation || ':' || parts) FROM "
+                         "engine_checkpoint_segments"),
+            "4:1");
+}
+
+TEST_F(SqliteStoreTest, UnfinishedDeltaIsIgnoredAndAMissingOneIsDataLoss) {
+  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kFull, 10, kT0, "base").ok());
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kDelta, 11, kT0, "d1").ok());
+  // What a crash between the parts and the switch of a delta leaves.
+  RawExec(FilePath(),
+          "INSERT INTO engine_checkpoint_parts(shard, generation, part, data) "
+          "VALUES (0, 3, 0, 'half')");
+  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->last_seq, 11);
+  EXPECT_THAT((*loaded)->deltas, ElementsAre("d1"));
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kDelta, 12, kT0, "d2").ok());
+  loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_THAT((*loaded)->deltas, ElementsAre("d1", "d2"));
+
+  RawExec(FilePath(),
+          "DELETE FROM engine_checkpoint_segments WHERE generation = 2");
+  loaded = store->LoadCheckpoint(0);
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(loaded.status().message(), HasSubstr("lacks generation 2"));
+}
+
+TEST_F(SqliteStoreTest, Version6CheckpointLoadsAndTakesDeltas) {
+  {
+    absl::StatusOr<std::unique_ptr<internal::Connection>> conn =
+        internal::OpenWriter(FilePath(), Durability::kNormal, absl::Seconds(5));
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    ASSERT_TRUE(internal::MigrateTo(**conn, 6).ok());
+  }
+  RawExec(FilePath(),
+          "INSERT INTO engine_checkpoints(shard, last_seq, saved_us, state, "
+          "generation, parts) VALUES (0, 40, 5, '', 3, 2);"
+          "INSERT INTO engine_checkpoint_parts(shard, generation, part, data) "
+          "VALUES (0, 3, 0, 'ab'), (0, 3, 1, 'cd')");
+  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->last_seq, 40);
+  EXPECT_EQ((*loaded)->state, "abcd");
+  EXPECT_THAT((*loaded)->deltas, IsEmpty());
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kDelta, 41, kT0, "d").ok());
+  loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->state, "abcd");
+  EXPECT_THAT((*loaded)->deltas, ElementsAre("d"));
+}
+
+TEST_F(SqliteStoreTest, DeltaOnAVersion4CheckpointKeepsItsState) {
+  {
+    absl::StatusOr<std::unique_ptr<internal::Connection>> conn =
+        internal::OpenWriter(FilePath(), Durability::kNormal, absl::Seconds(5));
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    ASSERT_TRUE(internal::MigrateTo(**conn, 4).ok());
+  }
+  RawExec(FilePath(),
+          "INSERT INTO engine_checkpoints(shard, last_seq, saved_us, state) "
+          "VALUES (0, 77, 5, 'in-the-row')");
+  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kDelta, 78, kT0, "d").ok());
+  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->last_seq, 78);
+  EXPECT_EQ((*loaded)->state, "in-the-row");
+  EXPECT_THAT((*loaded)->deltas, ElementsAre("d"));
+}
+
 // --- GetEventsBySeq ---
 
 TEST_P(StoreV2Test, GetEventsBySeqKeepsTheOrderAskedAndSkipsMissing) {
