@@ -189,12 +189,7 @@ INSTANTIATE_TEST_SUITE_P(MemoryAndFile, StoreV3Test, ::testing::Bool(),
 
 TEST_F(SqliteStoreTest, UpgradesAVersion2FileInPlace) {
   // A file exactly as a version 2 Hark left it.
-  {
-    absl::StatusOr<std::unique_ptr<internal::Connection>> conn =
-        internal::OpenWriter(FilePath(), Durability::kNormal, absl::Seconds(5));
-    ASSERT_TRUE(conn.ok()) << conn.status();
-    ASSERT_TRUE(internal::MigrateTo(**conn, 2).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(CreateFileAtVersion(2));
   ASSERT_EQ(RawQueryText(FilePath(), "PRAGMA user_version"), "2");
   ASSERT_EQ(RawQueryText(FilePath(),
                          "SELECT COUNT(*) FROM sqlite_master "

@@ -100,12 +100,7 @@ INSTANTIATE_TEST_SUITE_P(MemoryAndFile, StoreV2Test, ::testing::Bool(),
 TEST_F(SqliteStoreTest, UpgradesAVersion1FileInPlace) {
   // A file exactly as a version 1 Hark left it: the version 1 statements,
   // then rows written through the version 1 schema.
-  {
-    absl::StatusOr<std::unique_ptr<internal::Connection>> conn =
-        internal::OpenWriter(FilePath(), Durability::kNormal, absl::Seconds(5));
-    ASSERT_TRUE(conn.ok()) << conn.status();
-    ASSERT_TRUE(internal::MigrateTo(**conn, 1).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(CreateFileAtVersion(1));
   ASSERT_EQ(RawQueryText(FilePath(), "PRAGMA user_version"), "1");
   ASSERT_EQ(RawQueryText(FilePath(),
                          "SELECT COUNT(*) FROM sqlite_master "
@@ -776,12 +771,7 @@ TEST_F(SqliteStoreTest, CheckpointWithAMissingPartIsDataLoss) {
 }
 
 TEST_F(SqliteStoreTest, Version4CheckpointStillLoads) {
-  {
-    absl::StatusOr<std::unique_ptr<internal::Connection>> conn =
-        internal::OpenWriter(FilePath(), Durability::kNormal, absl::Seconds(5));
-    ASSERT_TRUE(conn.ok()) << conn.status();
-    ASSERT_TRUE(internal::MigrateTo(**conn, 4).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(CreateFileAtVersion(4));
   RawExec(FilePath(),
           "INSERT INTO engine_checkpoints(shard, last_seq, saved_us, state) "
           "VALUES (0, 77, 5, x'0001feff')");
@@ -915,12 +905,7 @@ TEST_F(SqliteStoreTest, UnfinishedDeltaIsIgnoredAndAMissingOneIsDataLoss) {
 }
 
 TEST_F(SqliteStoreTest, Version6CheckpointLoadsAndTakesDeltas) {
-  {
-    absl::StatusOr<std::unique_ptr<internal::Connection>> conn =
-        internal::OpenWriter(FilePath(), Durability::kNormal, absl::Seconds(5));
-    ASSERT_TRUE(conn.ok()) << conn.status();
-    ASSERT_TRUE(internal::MigrateTo(**conn, 6).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(CreateFileAtVersion(6));
   RawExec(FilePath(),
           "INSERT INTO engine_checkpoints(shard, last_seq, saved_us, state, "
           "generation, parts) VALUES (0, 40, 5, '', 3, 2);"
@@ -943,12 +928,7 @@ TEST_F(SqliteStoreTest, Version6CheckpointLoadsAndTakesDeltas) {
 }
 
 TEST_F(SqliteStoreTest, DeltaOnAVersion4CheckpointKeepsItsState) {
-  {
-    absl::StatusOr<std::unique_ptr<internal::Connection>> conn =
-        internal::OpenWriter(FilePath(), Durability::kNormal, absl::Seconds(5));
-    ASSERT_TRUE(conn.ok()) << conn.status();
-    ASSERT_TRUE(internal::MigrateTo(**conn, 4).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(CreateFileAtVersion(4));
   RawExec(FilePath(),
           "INSERT INTO engine_checkpoints(shard, last_seq, saved_us, state) "
           "VALUES (0, 77, 5, 'in-the-row')");

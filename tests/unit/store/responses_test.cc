@@ -1410,12 +1410,7 @@ TEST_P(ResponsesTest, DecisionsOfADeletedUsersMatchesAreSkipped) {
 TEST_F(SqliteStoreTest, UpgradesAVersion3FileAndFeedsItsDeliveredPrompts) {
   // A file exactly as a version 3 Hark left it: p-delivered was delivered
   // by GetPrompts() before it was fed, which version 3 never fed.
-  {
-    absl::StatusOr<std::unique_ptr<internal::Connection>> conn =
-        internal::OpenWriter(FilePath(), Durability::kNormal, absl::Seconds(5));
-    ASSERT_TRUE(conn.ok()) << conn.status();
-    ASSERT_TRUE(internal::MigrateTo(**conn, 3).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(CreateFileAtVersion(3));
   ASSERT_EQ(RawQueryText(FilePath(), "PRAGMA user_version"), "3");
   const int64_t t0 = absl::ToUnixMicros(kT0);
   RawExec(

@@ -20,6 +20,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "server/store/schema.h"
+#include "server/store/sqlite_connection.h"
 #include "server/store/store.h"
 
 namespace hark::store {
@@ -140,6 +142,13 @@ class SqliteStoreTest : public ::testing::Test {
     StoreOptions options;
     options.path = FilePath();
     return options;
+  }
+  // Creates the file as Hark at schema `version` left it (no rows).
+  void CreateFileAtVersion(int version) {
+    absl::StatusOr<std::unique_ptr<internal::Connection>> conn =
+        internal::OpenWriter(FilePath(), Durability::kNormal, absl::Seconds(5));
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    ASSERT_TRUE(internal::MigrateTo(**conn, version).ok());
   }
   static StoreOptions MemoryOptions() {
     StoreOptions options;
