@@ -121,7 +121,8 @@ class EngineRunner {
   //      matches are stored (as AfterCaughtUp);
   //   2. Engine::DropUser frees the user's open slots and armed absence
   //      deadlines;
-  //   3. a checkpoint is written at once;
+  //   3. a checkpoint is written at once (usually a delta that says the
+  //      user is gone);
   //   4. `store_delete(report)` runs: the caller deletes the rows
   //      (Store::DeleteUser);
   //   5. if it succeeded, the user's traits leave the trait cache, and
@@ -134,9 +135,10 @@ class EngineRunner {
   // log past it. A crash before the checkpoint of step 3 is durable leaves
   // the old checkpoint and every row, so the restart rebuilds the user as
   // before the call; a failed checkpoint leaves every row too (the state
-  // in memory is gone either way); the caller retries. After it, the
-  // durable checkpoint holds nothing of the user, so whether or not step
-  // 4 committed (one transaction), no partial match or deadline of the
+  // in memory is gone either way, and the next checkpoint is a full one);
+  // the caller retries. After it, the durable checkpoint (a full one and
+  // its deltas, read together) holds nothing of the user, so whether or not
+  // step 4 committed (one transaction), no partial match or deadline of the
   // user can come back and fire; a retry deletes any rows left (and drops
   // nothing). Rows first, then the checkpoint, would lose that: a crash in
   // between restores the older checkpoint with the user's partial matches
