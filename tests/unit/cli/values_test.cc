@@ -10,6 +10,7 @@ namespace hark::cli {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 hark::v1::Value Trait(absl::string_view arg, std::string* key = nullptr) {
   auto parsed = ParseTraitArg(arg);
@@ -190,6 +191,19 @@ TEST(FormatTest, StatsBlock) {
                              "rejected 2\n"));
   EXPECT_THAT(out, HasSubstr("write queue      1 / 4,096"));
   EXPECT_THAT(out, HasSubstr("dedup window     12,345 / 4,000,000"));
+  EXPECT_THAT(out, Not(HasSubstr("checkpoint")));  // no engine block
+
+  hark::v1::EngineStats* e = s.mutable_engine();
+  e->set_rules(4);
+  e->set_checkpoint_seq(1234567);
+  e->set_checkpoint_bytes(48000000);
+  e->set_checkpoints(31);
+  e->set_checkpoint_deltas(29);
+  out = FormatStats(s, "127.0.0.1:50051");
+  EXPECT_THAT(out, HasSubstr("rules            4 serving\n"));
+  EXPECT_THAT(out, HasSubstr("checkpoint       through event 1,234,567 "
+                             "(48,000,000 bytes); 31 saved since start, 29 "
+                             "of them deltas\n"));
 }
 
 }  // namespace
