@@ -241,6 +241,15 @@ double ThreadCpuSeconds() {
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+// Runs `f` once, storing in `*took` how long it ran, and returns its result.
+template <typename F>
+auto Timed(F&& f, absl::Duration* took) {
+  const absl::Time start = absl::Now();
+  auto result = f();
+  *took = absl::Now() - start;
+  return result;
+}
+
 void SetTime(int64_t micros, hark::v1::Event* e) {
   e->mutable_timestamp()->set_seconds(micros / 1000000);
   e->mutable_timestamp()->set_nanos(static_cast<int32_t>(micros % 1000000) *
@@ -392,13 +401,12 @@ int main(int argc, char** argv) {
 
   // What harkd's engine thread pays for a full checkpoint (plus writing
   // the bytes), and on start-up to load it.
-  const absl::Time checkpoint_start = absl::Now();
-  const std::string checkpoint = engine.Checkpoint();
-  const absl::Duration checkpoint_time = absl::Now() - checkpoint_start;
+  absl::Duration checkpoint_time, restore_time;
+  const std::string checkpoint =
+      Timed([&] { return engine.Checkpoint(); }, &checkpoint_time);
   Engine restored(set, options);
-  const absl::Time restore_start = absl::Now();
-  const absl::Status restore = restored.Restore(checkpoint);
-  const absl::Duration restore_time = absl::Now() - restore_start;
+  const absl::Status restore =
+      Timed([&] { return restored.Restore(checkpoint); }, &restore_time);
   if (!restore.ok()) {
     std::fprintf(stderr, "restore: %s\n", restore.ToString().c_str());
     return 1;
@@ -413,17 +421,16 @@ int main(int argc, char** argv) {
   chunk.resize(kChunk);
   feed(o.events - tail, o.events);
   const uint64_t changed = engine.changed_users();
-  const absl::Time delta_start = absl::Now();
-  const absl::StatusOr<std::string> delta = engine.CheckpointDelta();
-  const absl::Duration delta_time = absl::Now() - delta_start;
+  absl::Duration delta_time, chain_time;
+  const absl::StatusOr<std::string> delta =
+      Timed([&] { return engine.CheckpointDelta(); }, &delta_time);
   if (!delta.ok()) {
     std::fprintf(stderr, "delta: %s\n", delta.status().ToString().c_str());
     return 1;
   }
   Engine chained(set, options);
-  const absl::Time chain_start = absl::Now();
-  const absl::Status chain = chained.Restore(checkpoint, {*delta});
-  const absl::Duration chain_time = absl::Now() - chain_start;
+  const absl::Status chain =
+      Timed([&] { return chained.Restore(checkpoint, {*delta}); }, &chain_time);
   if (!chain.ok() ||
       chained.stats().live_states != engine.stats().live_states) {
     std::fprintf(stderr, "restore with the delta: %s, %llu live states\n",

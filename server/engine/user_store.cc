@@ -268,15 +268,16 @@ void UserStore::Splice(Handle h, uint32_t offset, uint32_t old_size,
 void UserStore::Release(Handle h) {
   char* p = Slot(h);
   if (p == nullptr) return;
+  const absl::string_view id = UserBlock(p).id();
   MarkChanged(h);
   uint64_t& created = created_bits_[h >> 6];
   const uint64_t bit = uint64_t{1} << (h & 63);
   if ((created & bit) == 0) {
-    Writer(&released_ids_).Bytes(UserBlock(p).id());
+    Writer(&released_ids_).Bytes(id);
     ++released_;
   }
   created &= ~bit;
-  index_.Erase(p, Index::HashOf(UserBlock(p).id()));
+  index_.Erase(p, Index::HashOf(id));
   Free(p, UserBlock::kHeader + UserBlock(p).used());
   Slot(h) = nullptr;
   free_handles_.push_back(h);
