@@ -66,13 +66,11 @@ int64_t SatAdd(int64_t a, int64_t b) {  // b >= 0
   return a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
-int64_t EventMicros(const hark::v1::Event& event) {
+int64_t EventMicros(absl::Time time) {
   // Clamped far outside any valid timestamp so the arithmetic cannot
   // overflow.
-  constexpr int64_t kMaxSeconds = int64_t{1} << 40;
-  const int64_t seconds = std::clamp<int64_t>(event.timestamp().seconds(),
-                                              -kMaxSeconds, kMaxSeconds);
-  return seconds * 1000000 + event.timestamp().nanos() / 1000;
+  constexpr int64_t kMaxMicros = (int64_t{1} << 40) * 1000000;
+  return std::clamp<int64_t>(absl::ToUnixMicros(time), -kMaxMicros, kMaxMicros);
 }
 
 absl::Time TimeOf(int64_t micros) {
@@ -199,17 +197,15 @@ bool DecodeCapture(absl::string_view* in, hark::v1::Value* v, bool* present) {
 // The predicate inputs of one event.
 class EventInput final : public rules::EvalInput {
  public:
-  EventInput(const hark::v1::Event& event, const TraitSource& traits)
+  EventInput(const EventRef& event, const TraitSource& traits)
       : event_(event), traits_(traits) {}
 
-  absl::string_view EventName() const override { return event_.name(); }
+  absl::string_view EventName() const override { return event_.name; }
   const hark::v1::Value* Prop(absl::string_view key) const override {
-    const auto& props = event_.properties();
-    auto it = props.find(std::string_view(key.data(), key.size()));
-    return it == props.end() ? nullptr : &it->second;
+    return event_.props->Prop(key);
   }
   const hark::v1::Value* Trait(absl::string_view key) const override {
-    return traits_.Trait(event_.user_id(), key);
+    return traits_.Trait(event_.user_id, key);
   }
   const hark::v1::Value* StepProp(int step,
                                   absl::string_view key) const override {
@@ -233,7 +229,7 @@ class EventInput final : public rules::EvalInput {
   }
 
  private:
-  const hark::v1::Event& event_;
+  const EventRef& event_;
   const TraitSource& traits_;
   const std::vector<rules::ExprRefs::StepProp>* captures_ = nullptr;
   const hark::v1::Value* values_ = nullptr;
@@ -502,8 +498,8 @@ class Engine::Impl {
         lateness_(std::max<int64_t>(
             0, absl::ToInt64Microseconds(options.allowed_lateness))) {}
 
-  void Process(int64_t seq, const hark::v1::Event& event,
-               const TraitSource& traits, std::vector<MatchOut>* out);
+  void Process(int64_t seq, const EventRef& event, const TraitSource& traits,
+               std::vector<MatchOut>* out);
   void AdvanceTo(absl::Time wall_now, std::vector<MatchOut>* out) {
     const int64_t now = MicrosOf(wall_now);
     if (now > wall_ || recheck_) {
@@ -530,7 +526,7 @@ class Engine::Impl {
     int64_t seq;
     int64_t time;
     bool late;
-    const hark::v1::Event& event;
+    const EventRef& event;
     EventInput& input;
     bool looked_up = false;
     Handle handle = UserStore::kNoUser;
@@ -538,14 +534,14 @@ class Engine::Impl {
 
   Handle FindUser(Ctx& c) {
     if (!c.looked_up) {
-      c.handle = users_.Find(c.event.user_id());
+      c.handle = users_.Find(c.event.user_id);
       c.looked_up = true;
     }
     return c.handle;
   }
   Handle UserForWrite(Ctx& c) {
     if (FindUser(c) == UserStore::kNoUser) {
-      c.handle = users_.FindOrCreate(c.event.user_id());
+      c.handle = users_.FindOrCreate(c.event.user_id);
     }
     return c.handle;
   }
@@ -744,12 +740,12 @@ bool Engine::Impl::EvalStep(const StepPlan& s, const Plan& p, const char* rec,
   return ok;
 }
 
-void Engine::Impl::Process(int64_t seq, const hark::v1::Event& event,
+void Engine::Impl::Process(int64_t seq, const EventRef& event,
                            const TraitSource& traits,
                            std::vector<MatchOut>* out) {
   ++events_;
   last_seq_ = seq;
-  const int64_t t = EventMicros(event);
+  const int64_t t = EventMicros(event.time);
   const bool late = watermark_ != kNoTime && t < watermark_;
   if (late) {
     ++late_;
@@ -759,7 +755,7 @@ void Engine::Impl::Process(int64_t seq, const hark::v1::Event& event,
     max_event_ = std::max(max_event_, t);
     AdvanceWatermark(out);
   }
-  auto plan = event_plans_.find(event.name());
+  auto plan = event_plans_.find(event.name);
   if (plan == event_plans_.end()) return;
   EventInput input(event, traits);
   if (!plan->second.guard_keys.empty()) {
@@ -788,15 +784,15 @@ void Engine::Impl::Process(int64_t seq, const hark::v1::Event& event,
 void Engine::Impl::ProcessMatch(const Plan& p, Ctx& c,
                                 std::vector<MatchOut>* out) {
   // Late events still match: a single event needs no window.
-  if (c.event.name() != p.filter.event) return;
+  if (c.event.name != p.filter.event) return;
   if (!EvalStep(p.filter, p, nullptr, c)) return;
   entries_.assign(1, Entry{c.time, c.seq});
-  Emit(p, c.event.user_id(), "", entries_, false, c.time, false, out);
+  Emit(p, c.event.user_id, "", entries_, false, c.time, false, out);
 }
 
 void Engine::Impl::ProcessCount(const Plan& p, uint32_t rule, Ctx& c,
                                 std::vector<MatchOut>* out) {
-  if (c.late || c.event.name() != p.filter.event) return;
+  if (c.late || c.event.name != p.filter.event) return;
   if (!EvalStep(p.filter, p, nullptr, c)) return;
   key_.clear();
   uint64_t group = 0;
@@ -814,7 +810,7 @@ void Engine::Impl::ProcessCount(const Plan& p, uint32_t rule, Ctx& c,
   entries_.clear();
   if (p.at_least <= 1) {
     entries_.push_back(Entry{c.time, c.seq});
-    Emit(p, c.event.user_id(), key_, entries_, false, c.time, false, out);
+    Emit(p, c.event.user_id, key_, entries_, false, c.time, false, out);
     return;
   }
   const Handle h = UserForWrite(c);
@@ -843,7 +839,7 @@ void Engine::Impl::ProcessCount(const Plan& p, uint32_t rule, Ctx& c,
   if (static_cast<int>(entries_.size()) >= p.at_least) {
     if (entries_.back().time - entries_.front().time <= p.within) {
       if (off >= 0) RemoveRecord(h, off, old_size);
-      Emit(p, c.event.user_id(), key_, entries_, false, entries_.back().time,
+      Emit(p, c.event.user_id, key_, entries_, false, entries_.back().time,
            false, out);
       return;
     }
@@ -862,7 +858,7 @@ void Engine::Impl::ProcessCount(const Plan& p, uint32_t rule, Ctx& c,
 }
 
 bool Engine::Impl::MayTouchSequence(const Plan& p, Ctx& c) {
-  const std::string& name = c.event.name();
+  const absl::string_view name = c.event.name;
   auto may_pass = [&](const StepPlan& s) {
     return s.where == nullptr ||
            (!GuardFails(s) &&
@@ -881,7 +877,7 @@ void Engine::Impl::ProcessSequence(const Plan& p, uint32_t rule, Ctx& c,
                                    std::vector<MatchOut>* out) {
   // Late events neither start, advance nor cancel a sequence.
   if (c.late) return;
-  const std::string& name = c.event.name();
+  const absl::string_view name = c.event.name;
   const uint32_t k = static_cast<uint32_t>(p.steps.size());
   // Looking for the user's record scans the user's records, so first ask
   // whether the event could do anything with one: be a later step or the
@@ -913,7 +909,7 @@ void Engine::Impl::ProcessSequence(const Plan& p, uint32_t rule, Ctx& c,
         entries_.push_back(Entry{c.time, c.seq});
         if (n + 1 == k && !p.has_absent) {
           RemoveRecord(h, off, old_size);
-          Emit(p, c.event.user_id(), "", entries_, true, c.time, false, out);
+          Emit(p, c.event.user_id, "", entries_, true, c.time, false, out);
           return;
         }
         const uint32_t entries_end = p.entries_offset() + kEntryBytes * n;
@@ -967,12 +963,12 @@ void Engine::Impl::ProcessSequence(const Plan& p, uint32_t rule, Ctx& c,
       entries_.clear();
       for (uint32_t i = 0; i < n; ++i)
         entries_.push_back(EntryAt(r, p.layout, i));
-      Emit(p, c.event.user_id(), "", entries_, true, deadline, true, out);
+      Emit(p, c.event.user_id, "", entries_, true, deadline, true, out);
     }
   }
   if (k == 1 && !p.has_absent) {
     entries_.assign(1, Entry{c.time, c.seq});
-    Emit(p, c.event.user_id(), "", entries_, true, c.time, false, out);
+    Emit(p, c.event.user_id, "", entries_, true, c.time, false, out);
     return;
   }
   rec_.resize(p.entries_offset() + kEntryBytes);
@@ -1432,9 +1428,18 @@ Engine::Engine(std::shared_ptr<const rules::RuleSet> rules,
 
 Engine::~Engine() = default;
 
-void Engine::Process(int64_t seq, const hark::v1::Event& event,
+void Engine::Process(int64_t seq, const EventRef& event,
                      const TraitSource& traits, std::vector<MatchOut>* out) {
   impl_->Process(seq, event, traits, out);
+}
+
+void Engine::Process(int64_t seq, const hark::v1::Event& event,
+                     const TraitSource& traits, std::vector<MatchOut>* out) {
+  const MessageProperties props(event);
+  impl_->Process(seq,
+                 EventRef{event.user_id(), event.name(),
+                          FromTimestamp(event.timestamp()), &props},
+                 traits, out);
 }
 
 void Engine::AdvanceTo(absl::Time wall_now, std::vector<MatchOut>* out) {

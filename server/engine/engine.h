@@ -44,6 +44,7 @@
 #include "absl/types/span.h"
 #include "hark/v1/common.pb.h"
 #include "hark/v1/ingest.pb.h"
+#include "server/engine/event_ref.h"
 #include "server/rules/rule_set.h"
 
 namespace hark::engine {
@@ -132,6 +133,9 @@ class Engine {
   // must increase from call to call). Appends the matches it completes, and
   // the deadlines its time lets the watermark pass, to `*out`. Late events
   // (time < watermark) are counted and handled as described above.
+  void Process(int64_t seq, const EventRef& event, const TraitSource& traits,
+               std::vector<MatchOut>* out);
+  // The same for an event message (its properties read from the map).
   void Process(int64_t seq, const hark::v1::Event& event,
                const TraitSource& traits, std::vector<MatchOut>* out);
 

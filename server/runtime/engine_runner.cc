@@ -230,23 +230,14 @@ void EngineRunner::Shutdown() {
 }
 
 void EngineRunner::ProcessEvent(int64_t seq, const store::EventRecord& record) {
-  // The event lives in arena_: parsing it allocates from the arena's blocks
-  // and Reset() frees it all at once, instead of a malloc and a free per
-  // string and property. The blocks stay for the next event.
-  auto* event =
-      google::protobuf::Arena::CreateMessage<hark::v1::Event>(&arena_);
-  // Only events some rule looks at need their properties; the others just
-  // move the watermark and last_seq.
-  if (engine_.rules().RulesForEvent(record.name).empty() ||
-      !event->ParseFromString(record.payload)) {
-    event->Clear();
-    event->set_event_id(record.event_id);
-    event->set_user_id(record.user_id);
-    event->set_name(record.name);
-    SetTimestamp(record.event_time, event->mutable_timestamp());
-  }
-  engine_.Process(seq, *event, traits_, &matches_);
-  arena_.Reset();
+  // The record has the event's user, name and time; the properties the
+  // rules test are read from the payload as they are asked for, without
+  // parsing the whole event (events no rule looks at are not read at all).
+  props_.Reset(record.payload);
+  engine_.Process(
+      seq,
+      engine::EventRef{record.user_id, record.name, record.event_time, &props_},
+      traits_, &matches_);
 }
 
 void EngineRunner::Feed(Batch& batch) {

@@ -21,7 +21,6 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "google/protobuf/arena.h"
 #include "hark/clock.h"
 #include "server/engine/engine.h"
 #include "server/rules/rule_set.h"
@@ -217,8 +216,8 @@ class EngineRunner {
 
   // Engine-thread state.
   engine::Engine engine_;
-  // Holds the event being processed (ProcessEvent).
-  google::protobuf::Arena arena_;
+  // The properties of the event being processed (ProcessEvent).
+  engine::PayloadProperties props_;
   TraitCache traits_;
   std::vector<engine::MatchOut> matches_;
   // The last log seq fed to the engine or skipped (engine_.last_seq()
