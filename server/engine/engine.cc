@@ -470,14 +470,19 @@ bool ValidRecord(absl::string_view rec, const Plan& p) {
   return true;
 }
 
-std::string MatchIdOf(const MatchOut& m, int64_t deadline) {
+// See EngineOptions::legacy_match_ids_through.
+std::string MatchIdOf(const MatchOut& m, int64_t deadline,
+                      int64_t legacy_through) {
   Fnv64 h;
   h.AddField(m.rule_id).AddField(m.rule_version).AddField(m.user_id);
   h.AddField(m.group_key);
   h.AddInt(m.events.empty() ? 0 : m.events.front().seq);
   h.AddInt(m.events.empty() ? 0 : m.events.back().seq);
   h.AddInt(m.at_deadline ? deadline : 0);
-  return absl::StrFormat("%016x", h.value());
+  int64_t last = 0;
+  for (const MatchedEventRef& e : m.events) last = std::max(last, e.seq);
+  if (last <= legacy_through) return absl::StrFormat("%016x", h.value());
+  return absl::StrFormat("%016x%016x", static_cast<uint64_t>(last), h.value());
 }
 
 constexpr absl::string_view kCheckpointMagic = "HARKENG1";
@@ -496,7 +501,8 @@ class Engine::Impl {
         event_plans_(EventPlansOf(*rules_, guards_)),
         layouts_(LayoutsOf(plans_)),
         lateness_(std::max<int64_t>(
-            0, absl::ToInt64Microseconds(options.allowed_lateness))) {}
+            0, absl::ToInt64Microseconds(options.allowed_lateness))),
+        legacy_match_ids_through_(options.legacy_match_ids_through) {}
 
   void Process(int64_t seq, const EventRef& event, const TraitSource& traits,
                std::vector<MatchOut>* out);
@@ -641,6 +647,7 @@ class Engine::Impl {
   absl::flat_hash_map<std::string, EventPlan> event_plans_;  // by name
   std::vector<Layout> layouts_;  // plans_[i].layout, densely
   int64_t lateness_;
+  const int64_t legacy_match_ids_through_;
 
   UserStore users_;
   DeadlineWheel wheel_;
@@ -693,7 +700,7 @@ void Engine::Impl::Emit(const Plan& p, absl::string_view user,
     m.events.push_back(MatchedEventRef{entries[i].seq, TimeOf(entries[i].time),
                                        steps ? static_cast<int>(i) : -1});
   }
-  m.match_id = MatchIdOf(m, at);
+  m.match_id = MatchIdOf(m, at, legacy_match_ids_through_);
 }
 
 bool Engine::Impl::GuardFails(const StepPlan& s) {

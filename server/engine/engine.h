@@ -53,6 +53,15 @@ struct EngineOptions {
   // Watermark = max(latest event time seen, wall clock) - allowed_lateness.
   // Events older than the watermark are late (see Engine::Process).
   absl::Duration allowed_lateness = absl::Minutes(1);
+  // Matches whose events all lie at or before this log seq get match ids
+  // of the first format: 16 hex digits of a hash of the match. The others
+  // get 32: the highest seq of their events, then the hash, so that ids
+  // grow with the log and a store's index of them takes each new one at
+  // its end instead of at a random place. A store that held matches
+  // before the change says up to where (store::Store::
+  // LegacyMatchIdsThrough()): a match found again by a replay then gets
+  // the id it was stored with.
+  int64_t legacy_match_ids_through = 0;
 };
 
 // The user's traits, as the engine reads them for `user.x` predicates.
@@ -74,7 +83,8 @@ struct MatchedEventRef {
 
 struct MatchOut {
   // Deterministic: the same match found again (replay after a crash) has the
-  // same id, so storing it is idempotent.
+  // same id, so storing it is idempotent. Its form: see
+  // EngineOptions::legacy_match_ids_through.
   std::string match_id;
   std::string rule_id;
   std::string rule_version;

@@ -74,8 +74,11 @@ EngineRunner::EngineRunner(store::Store* store, const Clock* clock,
 absl::StatusOr<std::unique_ptr<EngineRunner>> EngineRunner::Start(
     store::Store* store, const Clock* clock, RulesInfo rules,
     const RunnerOptions& options) {
+  RunnerOptions with_ids = options;
+  ASSIGN_OR_RETURN(with_ids.engine.legacy_match_ids_through,
+                   store->LegacyMatchIdsThrough());
   std::unique_ptr<EngineRunner> runner(
-      new EngineRunner(store, clock, std::move(rules), options));
+      new EngineRunner(store, clock, std::move(rules), with_ids));
   RETURN_IF_ERROR(runner->Recover());
   {
     absl::MutexLock lock(&runner->join_mu_);

@@ -29,6 +29,7 @@
 namespace hark::runtime {
 
 struct RunnerOptions {
+  // Its legacy_match_ids_through is the store's (Start() reads it).
   engine::EngineOptions engine;
   // How often the watermark follows the clock when no events arrive; bounds
   // how late an absence match fires after its deadline.

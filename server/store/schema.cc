@@ -372,10 +372,24 @@ constexpr const char* kSchemaV7[] = {
     "SELECT shard, generation, parts FROM engine_checkpoints",
 };
 
+// Version 8: match ids that grow with the log. A match id was a hash (16
+// hex digits), so every match put its primary-key entry at a random page of
+// sqlite_autoindex_matches_1, one more page written to the WAL (and copied
+// back) per match or so. The engine now begins an id with the highest seq
+// of the match's events (engine::EngineOptions::legacy_match_ids_through),
+// so new entries go to the end of the index. A match that a replay finds
+// again must get the id it was stored with, so the log's last seq at the
+// upgrade is kept (store_counters "legacy_match_ids_through", 0 in a new
+// store): matches of events at or before it keep the old form.
+constexpr const char* kSchemaV8[] = {
+    "INSERT INTO store_counters(name, value) "
+    "SELECT 'legacy_match_ids_through', IFNULL(MAX(seq), 0) FROM events",
+};
+
 // Ordered by version, numbered 1, 2, 3, ...; append new steps at the end.
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, kSchemaV4},
-    {5, kSchemaV5}, {6, kSchemaV6}, {7, kSchemaV7},
+    {5, kSchemaV5}, {6, kSchemaV6}, {7, kSchemaV7}, {8, kSchemaV8},
 };
 
 constexpr bool NumberedInOrder() {

@@ -224,8 +224,8 @@ constexpr absl::string_view kPromptColumns =
 // fed.
 constexpr absl::string_view kUnfedOpen =
     "feed_seq IS NULL AND state IN (1, 2, 3)";
-constexpr char kSelectFeedSeqSql[] =
-    "SELECT value FROM store_counters WHERE name = 'feed_seq'";
+constexpr char kSelectCounterSql[] =
+    "SELECT value FROM store_counters WHERE name = ?";
 constexpr char kSetFeedSeqSql[] =
     "UPDATE store_counters SET value = ? WHERE name = 'feed_seq'";
 constexpr char kFeedPromptSql[] =
@@ -365,17 +365,22 @@ absl::StatusOr<std::optional<PromptRecord>> LookUpPrompt(
   return prompt;
 }
 
-// The last feed sequence number given (the store_counters row that version
-// 3 of the schema adds).
-absl::StatusOr<int64_t> LastFeedSeqOf(Connection& conn) {
-  ASSIGN_OR_RETURN(Statement query, conn.Prepare(kSelectFeedSeqSql));
+// The store_counters row `name`, which a schema step added.
+absl::StatusOr<int64_t> CounterOf(Connection& conn, absl::string_view name) {
+  ASSIGN_OR_RETURN(Statement query, conn.Prepare(kSelectCounterSql));
+  RETURN_IF_ERROR(query.BindText(1, name));
   ASSIGN_OR_RETURN(bool row, query.Step());
   if (!row) {
-    return absl::DataLossError(
-        absl::StrCat("sqlite store ", conn.path(),
-                     ": the counter row \"feed_seq\" is missing"));
+    return absl::DataLossError(absl::StrCat("sqlite store ", conn.path(),
+                                            ": the counter row \"", name,
+                                            "\" is missing"));
   }
   return query.ColumnInt64(0);
+}
+
+// The last feed sequence number given (the row version 3 adds).
+absl::StatusOr<int64_t> LastFeedSeqOf(Connection& conn) {
+  return CounterOf(conn, "feed_seq");
 }
 
 bool ValidPromptState(PromptState state) {
@@ -1145,6 +1150,7 @@ class SqliteStore final : public Store {
       const std::optional<PagePosition>& position);
   absl::StatusOr<MatchPage> ListMatches(const MatchFilter& filter) override;
   absl::StatusOr<MatchRecord> GetMatch(absl::string_view match_id) override;
+  absl::StatusOr<int64_t> LegacyMatchIdsThrough() override;
   absl::Status SaveCheckpoint(int shard, CheckpointKind kind, int64_t last_seq,
                               absl::Time saved_at,
                               absl::string_view state) override;
@@ -1987,6 +1993,15 @@ absl::StatusOr<int64_t> SqliteStore::LastFeedSeq() {
     return absl::OkStatus();
   }));
   return last;
+}
+
+absl::StatusOr<int64_t> SqliteStore::LegacyMatchIdsThrough() {
+  int64_t through = 0;
+  RETURN_IF_ERROR(WithReader([&](Connection& conn) -> absl::Status {
+    ASSIGN_OR_RETURN(through, CounterOf(conn, "legacy_match_ids_through"));
+    return absl::OkStatus();
+  }));
+  return through;
 }
 
 absl::StatusOr<PromptRecord> SqliteStore::GetPrompt(

@@ -456,6 +456,13 @@ class Store {
   // The stored match `match_id`. NOT_FOUND if there is none.
   virtual absl::StatusOr<MatchRecord> GetMatch(absl::string_view match_id);
 
+  // The log's last seq when the store began to hold match ids that grow
+  // with the log (engine::EngineOptions::legacy_match_ids_through): 0 for
+  // a store created since, the last seq of its log for one upgraded then.
+  // The engine keeps the first form of id for matches of events at or
+  // before it, which the store may hold already.
+  virtual absl::StatusOr<int64_t> LegacyMatchIdsThrough();
+
   // Saves a checkpoint of engine shard `shard` covering the log through
   // `last_seq`: a full one replaces what was in force, a delta is added to
   // it. Either takes effect at once, or not at all (a failure or a crash
@@ -648,6 +655,7 @@ inline absl::StatusOr<std::vector<EventRecord>> Store::GetEventsBySeq(
     absl::Span<const int64_t>) {
   return absl::UnimplementedError("Store::GetEventsBySeq");
 }
+inline absl::StatusOr<int64_t> Store::LegacyMatchIdsThrough() { return 0; }
 inline absl::Status Store::AppendMatches(absl::Span<const MatchRecord>) {
   return absl::UnimplementedError("Store::AppendMatches");
 }

@@ -1,5 +1,6 @@
 // Reload, checkpoint/restore, match ids, the rule test runner.
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -390,11 +391,48 @@ TEST(MatchId, DeterministicAndDistinct) {
   ASSERT_THAT(b, SizeIs(3));
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(a[i].match_id, b[i].match_id);
-    EXPECT_THAT(a[i].match_id, ::testing::MatchesRegex("[0-9a-f]{16}"));
+    EXPECT_THAT(a[i].match_id, ::testing::MatchesRegex("[0-9a-f]{32}"));
   }
   EXPECT_NE(a[0].match_id, a[1].match_id);
   EXPECT_NE(a[1].match_id, a[2].match_id);
   EXPECT_FALSE(a[0].rule_version.empty());
+}
+
+// Ids begin with the highest seq of the match's events, so they sort as the
+// log grows; matches of events at or before legacy_match_ids_through keep
+// the first form (the hash alone, the id's last 16 digits).
+TEST(MatchId, GrowWithTheLogPastTheLegacyOnes) {
+  auto run = [](int64_t legacy_through) {
+    EngineOptions options;
+    options.legacy_match_ids_through = legacy_through;
+    Driver d(Build({Errors(), Abandon()}), options);
+    d.Send("u1", "error", Min(0), Code("A"));
+    d.Send("u1", "error", Min(1), Code("A"));
+    d.Send("u1", "error", Min(2), Code("A"));    // seq 3: a match
+    d.Send("u1", "onboarding_started", Min(3));  // seq 4
+    d.Send("u2", "error", Min(4), Code("A"));
+    d.Send("u2", "error", Min(5), Code("A"));
+    d.Send("u2", "error", Min(6), Code("A"));  // seq 7: a match
+    d.Advance(Min(60));                        // the abandonment of seq 4 fires
+    return d.all();
+  };
+  const std::vector<MatchOut> ordered = run(0);
+  ASSERT_THAT(ordered, SizeIs(3));
+  std::vector<std::string> ids;
+  for (const MatchOut& m : ordered) ids.push_back(m.match_id);
+  EXPECT_EQ(ids[0].substr(0, 16), "0000000000000003");
+  EXPECT_EQ(ids[1].substr(0, 16), "0000000000000007");
+  EXPECT_EQ(ids[2].substr(0, 16), "0000000000000004");
+  std::vector<std::string> sorted = ids;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_THAT(sorted, ::testing::ElementsAre(ids[0], ids[2], ids[1]));
+
+  // Through seq 4: the first match and the abandonment keep the old form.
+  const std::vector<MatchOut> mixed = run(4);
+  ASSERT_THAT(mixed, SizeIs(3));
+  EXPECT_EQ(mixed[0].match_id, ids[0].substr(16));
+  EXPECT_EQ(mixed[1].match_id, ids[1]);
+  EXPECT_EQ(mixed[2].match_id, ids[2].substr(16));
 }
 
 rules::RuleTest::Event TestEvent(absl::Duration at, std::string user,

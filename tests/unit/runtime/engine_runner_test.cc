@@ -118,8 +118,20 @@ class RecordingStore final : public store::Store {
     }
     return inner_->SaveCheckpoint(shard, kind, last_seq, now, state);
   }
+  absl::StatusOr<int64_t> LegacyMatchIdsThrough() override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (legacy_through_.has_value()) return *legacy_through_;
+    }
+    return inner_->LegacyMatchIdsThrough();
+  }
   const std::string& path() const override { return inner_->path(); }
 
+  // What LegacyMatchIdsThrough() says from now on (as an upgraded store).
+  void SetLegacyMatchIdsThrough(int64_t seq) {
+    absl::MutexLock lock(&mu_);
+    legacy_through_ = seq;
+  }
   // Checkpoints written so far (their states), failed ones not included.
   std::vector<std::string> saved() const {
     absl::MutexLock lock(&mu_);
@@ -152,6 +164,7 @@ class RecordingStore final : public store::Store {
   absl::Status fail_ ABSL_GUARDED_BY(mu_);
   absl::Status fail_loads_ ABSL_GUARDED_BY(mu_);
   bool frozen_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<int64_t> legacy_through_ ABSL_GUARDED_BY(mu_);
 };
 
 class EngineRunnerTest : public ::testing::Test {
@@ -178,6 +191,7 @@ class EngineRunnerTest : public ::testing::Test {
       absl::MutexLock lock(&mu_);
       for (const store::MatchRecord& m : records) {
         matches_.push_back(absl::StrCat(m.rule_id, " ", m.user_id));
+        match_ids_.push_back(m.match_id);
       }
     };
     auto runner =
@@ -300,6 +314,8 @@ class EngineRunnerTest : public ::testing::Test {
   int events_ = 0;
   absl::Mutex mu_;
   std::vector<std::string> matches_ ABSL_GUARDED_BY(mu_);
+  // The ids of all matches handed on.
+  std::vector<std::string> match_ids_ ABSL_GUARDED_BY(mu_);
 };
 
 TEST_F(EngineRunnerTest, DeleteUserDropsCheckpointsThenCallsTheStore) {
@@ -602,6 +618,22 @@ TEST_F(EngineRunnerTest, RowsWithoutAUserAreSkipped) {
   Send("bob", "error", absl::Minutes(3));
   Settle();
   EXPECT_THAT(TakeMatches(), ElementsAre("errors bob"));
+}
+
+// The engine gets the store's LegacyMatchIdsThrough(): a match of events
+// at or before it keeps the first form of id (the one an upgraded store
+// holds it under), the later ones the form that grows with the log.
+TEST_F(EngineRunnerTest, MatchIdsFollowTheStoresLegacyBoundary) {
+  store_->SetLegacyMatchIdsThrough(3);
+  Start();
+  for (int i = 1; i <= 3; ++i) Send("bob", "error", absl::Minutes(i));
+  for (int i = 4; i <= 6; ++i) Send("ann", "error", absl::Minutes(i));
+  Settle();
+  EXPECT_THAT(TakeMatches(), ElementsAre("errors bob", "errors ann"));
+  absl::MutexLock lock(&mu_);
+  ASSERT_EQ(match_ids_.size(), 2u);
+  EXPECT_THAT(match_ids_[0], ::testing::MatchesRegex("[0-9a-f]{16}"));
+  EXPECT_THAT(match_ids_[1], ::testing::MatchesRegex("0{15}6[0-9a-f]{16}"));
 }
 
 }  // namespace

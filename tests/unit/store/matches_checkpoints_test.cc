@@ -944,6 +944,39 @@ TEST_F(SqliteStoreTest, DeltaOnAVersion4CheckpointKeepsItsState) {
   EXPECT_THAT((*loaded)->deltas, ElementsAre("d"));
 }
 
+// --- LegacyMatchIdsThrough ---
+
+TEST_P(StoreV2Test, ANewStoreHasNoLegacyMatchIds) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Write(Events(1, 5)).ok());
+  absl::StatusOr<int64_t> through = store->LegacyMatchIdsThrough();
+  ASSERT_TRUE(through.ok()) << through.status();
+  EXPECT_EQ(*through, 0);
+}
+
+TEST_F(SqliteStoreTest, UpgradeKeepsTheLogsLastSeqForLegacyMatchIds) {
+  ASSERT_NO_FATAL_FAILURE(CreateFileAtVersion(7));
+  RawExec(FilePath(),
+          "INSERT INTO events(seq, event_id, user_id, name, event_time_us, "
+          "received_us, payload) VALUES (5, 'a', 'u', 'e', 1, 1, ''), "
+          "(42, 'b', 'u', 'e', 2, 2, '')");
+  {
+    std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+    ASSERT_NE(store, nullptr);
+    absl::StatusOr<int64_t> through = store->LegacyMatchIdsThrough();
+    ASSERT_TRUE(through.ok()) << through.status();
+    EXPECT_EQ(*through, 42);
+    ASSERT_TRUE(store->Write(Events(1, 3)).ok());
+  }
+  // Fixed at the upgrade: later events and reopening leave it.
+  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<int64_t> through = store->LegacyMatchIdsThrough();
+  ASSERT_TRUE(through.ok()) << through.status();
+  EXPECT_EQ(*through, 42);
+}
+
 // --- GetEventsBySeq ---
 
 TEST_P(StoreV2Test, GetEventsBySeqKeepsTheOrderAskedAndSkipsMissing) {
