@@ -146,8 +146,7 @@ absl::Status EngineRunner::Recover() {
         ++replayed;
       }));
   engine_.AdvanceTo(clock_->Now(), &matches_);
-  FlushMatches();
-  if (!matches_.empty()) {
+  if (!FlushMatches()) {
     return absl::UnavailableError(
         "could not store the matches found while replaying the event log");
   }
@@ -277,8 +276,7 @@ void EngineRunner::RunDeletion(PendingDeletion& deletion) {
   // Step 1 (see DeleteUser): the caller's batches are fed; their matches
   // must be stored, or the checkpoint below could not be written. Rather
   // than wait while the store is down, the deletion fails.
-  if (!matches_.empty()) FlushMatches();
-  if (!matches_.empty()) {
+  if (!FlushMatches()) {
     deletion.done(absl::UnavailableError(
         "DeleteUser: the engine could not store its pending matches; nothing "
         "was deleted, retry"));
@@ -329,7 +327,7 @@ const store::EventRecord* EngineRunner::FedEvent(const std::deque<Batch>& fed,
   return nullptr;
 }
 
-void EngineRunner::FlushMatches(const std::deque<Batch>& fed) {
+void EngineRunner::CollectMatches(const std::deque<Batch>& fed) {
   if (matches_.empty()) return;
   // Matched events of the batches just fed are at hand; the others (earlier
   // steps, counted events, deadlines) come from the log.
@@ -354,8 +352,15 @@ void EngineRunner::FlushMatches(const std::deque<Batch>& fed) {
   for (const store::EventRecord& e : *events) by_seq[e.seq] = &e;
 
   const absl::Time now = clock_->Now();
-  std::vector<store::MatchRecord> records;
-  records.reserve(matches_.size());
+  if (now - match_second_ >= absl::Seconds(1)) {
+    matches_last_second_ =
+        now - match_second_ < absl::Seconds(2) ? matches_this_second_ : 0;
+    matches_this_second_ = 0;
+    match_second_ = now;
+  }
+  matches_this_second_ += matches_.size();
+  if (unstored_.empty()) unstored_since_ = now;
+  unstored_.reserve(unstored_.size() + matches_.size());
   for (const engine::MatchOut& match : matches_) {
     hark::v1::Match context;
     context.set_match_id(match.match_id);
@@ -379,7 +384,7 @@ void EngineRunner::FlushMatches(const std::deque<Batch>& fed) {
     }
     *context.mutable_traits() = traits_.Snapshot(match.user_id);
 
-    store::MatchRecord& record = records.emplace_back();
+    store::MatchRecord& record = unstored_.emplace_back();
     record.match_id = match.match_id;
     record.rule_id = match.rule_id;
     record.rule_version = match.rule_version;
@@ -390,24 +395,43 @@ void EngineRunner::FlushMatches(const std::deque<Batch>& fed) {
     record.created_at = now;
     record.context = context.SerializeAsString();
   }
-  absl::Status stored = store_->AppendMatches(records);
+  matches_.clear();
+}
+
+void EngineRunner::StoreMatches() {
+  if (unstored_.empty()) return;
+  absl::Status stored = store_->AppendMatches(unstored_);
   if (!stored.ok()) {
     spdlog::error("engine: cannot store {} matches, will retry: {}",
-                  records.size(), stored.ToString());
+                  unstored_.size(), stored.ToString());
     return;
   }
+  std::vector<store::MatchRecord> records;
+  records.swap(unstored_);
   {
     absl::MutexLock lock(&mu_);
-    stats_.matches_stored += matches_.size();
+    stats_.matches_stored += records.size();
+    stats_.matches_unstored = matches_.size();
   }
-  matches_.clear();
   if (options_.on_matches) options_.on_matches(std::move(records));
+}
+
+bool EngineRunner::FlushMatches() {
+  CollectMatches();
+  StoreMatches();
+  return matches_.empty() && unstored_.empty();
+}
+
+bool EngineRunner::MayBatchMatches(absl::Time now) const {
+  const size_t busy = options_.batch_matches_above;
+  return (matches_this_second_ > busy || matches_last_second_ > busy) &&
+         now - unstored_since_ < options_.match_batch_delay;
 }
 
 absl::Status EngineRunner::SaveCheckpoint() {
   // Matches found so far must be stored first: a checkpoint past them
   // would otherwise skip them on replay.
-  if (!matches_.empty()) {
+  if (!matches_.empty() || !unstored_.empty()) {
     return absl::FailedPreconditionError(
         "matches found before the checkpoint are not stored yet");
   }
@@ -488,12 +512,15 @@ void EngineRunner::Loop() {
       RunDeletion(deletions[deletion]);
     }
     for (Batch& batch : work) Feed(batch);
-    // Matches refer to the rule set they were found with: store them
-    // before a reload swaps it.
-    FlushMatches(work);
+    // The contexts take the matched events of this round's batches from
+    // them.
+    CollectMatches(work);
     for (; deletion < deletions.size(); ++deletion) {
       RunDeletion(deletions[deletion]);
     }
+    // Matches refer to the rule set they were found with: store them
+    // before a reload swaps it.
+    if (!reloads.empty()) StoreMatches();
     for (PendingReload& reload : reloads) {
       engine::ReloadReport report = engine_.Reload(reload.rules.rules);
       {
@@ -504,17 +531,26 @@ void EngineRunner::Loop() {
       reload.done(std::move(report));
     }
     engine_.AdvanceTo(clock_->Now(), &matches_);
-    FlushMatches();
-    const bool due =
-        clock_->Now() - last_checkpoint_ >= options_.checkpoint_every;
-    if (stop || (due && engine_.last_seq() != checkpoint_seq_)) {
+    CollectMatches();
+    const absl::Time now = clock_->Now();
+    const bool checkpoint =
+        stop || (now - last_checkpoint_ >= options_.checkpoint_every &&
+                 engine_.last_seq() != checkpoint_seq_);
+    bool waited_for;
+    {
+      absl::MutexLock lock(&mu_);
+      waited_for = !waiters_.empty();
+    }
+    if (checkpoint || waited_for || !MayBatchMatches(now)) StoreMatches();
+    if (checkpoint) {
       SaveCheckpoint().IgnoreError();  // logged; the next one retries
     }
     std::vector<Waiter> caught_up;
     {
       absl::MutexLock lock(&mu_);
       stats_.engine = engine_.stats();
-      if (matches_.empty()) {
+      stats_.matches_unstored = matches_.size() + unstored_.size();
+      if (matches_.empty() && unstored_.empty()) {
         const int64_t done_seq = fed_seq_;
         auto keep = std::partition(
             waiters_.begin(), waiters_.end(),

@@ -41,6 +41,17 @@ struct RunnerOptions {
   // Committed events waiting for the engine; beyond it the ingest writer
   // waits, so ingestion is pushed back instead of memory growing.
   size_t queue_capacity_events = 200000;
+  // Matches are stored as soon as they are found (after each round of
+  // batches), for trigger latency, until more than `batch_matches_above`
+  // were found in the current or the previous second. Under such a load
+  // they are stored in batches instead, each at most `match_batch_delay`
+  // (plus a tick) after its first match was found: every match writes
+  // index entries at random pages of the matches table, which the matches
+  // of one transaction share (BENCHMARKS.md: ~1.5 pages per match in
+  // batches of 300, ~0.7 in batches of 1,000). A caller of AfterCaughtUp,
+  // a deletion, a reload and a checkpoint still get them stored at once.
+  size_t batch_matches_above = 1000;
+  absl::Duration match_batch_delay = absl::Milliseconds(100);
   // Called on the engine thread with the matches just stored (also those
   // found while replaying at start, which may have been stored before: the
   // receiver must be idempotent). Must not block for long.
@@ -82,6 +93,8 @@ struct RunnerStats {
   engine::EngineStats engine;
   uint64_t queued_events = 0;
   uint64_t matches_stored = 0;
+  // Found and not stored yet (see RunnerOptions::batch_matches_above).
+  uint64_t matches_unstored = 0;
   // Checkpoints saved, of which deltas (Engine::CheckpointDelta).
   uint64_t checkpoints = 0;
   uint64_t checkpoint_deltas = 0;
@@ -201,10 +214,17 @@ class EngineRunner {
   // Steps 2-6 of DeleteUser(), once step 1 is done.
   void RunDeletion(PendingDeletion& deletion);
   void ProcessEvent(int64_t seq, const store::EventRecord& record);
-  // Stores collected matches with their context, taking the matched
-  // events that are in `fed` from there and the others from the log.
-  // Engine thread only.
-  void FlushMatches(const std::deque<Batch>& fed = {});
+  // Gives the engine's matches their context (as records in
+  // `unstored_`), taking the matched events that are in `fed` from there
+  // and the others from the log. Engine thread only.
+  void CollectMatches(const std::deque<Batch>& fed = {});
+  // Stores `unstored_`.
+  void StoreMatches();
+  // Both; true if no match is left unstored.
+  bool FlushMatches();
+  // Whether matches may wait to be stored with later ones (see
+  // RunnerOptions::batch_matches_above).
+  bool MayBatchMatches(absl::Time now) const;
   // The event at `seq` if one of `fed` holds it.
   static const store::EventRecord* FedEvent(const std::deque<Batch>& fed,
                                             int64_t seq);
@@ -220,7 +240,17 @@ class EngineRunner {
   // The properties of the event being processed (ProcessEvent).
   engine::PayloadProperties props_;
   TraitCache traits_;
+  // Matches found and not given their context yet.
   std::vector<engine::MatchOut> matches_;
+  // Matches with their context, not stored yet; the first was found at
+  // unstored_since_.
+  std::vector<store::MatchRecord> unstored_;
+  absl::Time unstored_since_;
+  // Matches found in the current second (from match_second_) and the one
+  // before.
+  absl::Time match_second_ = absl::InfinitePast();
+  size_t matches_this_second_ = 0;
+  size_t matches_last_second_ = 0;
   // The last log seq fed to the engine or skipped (engine_.last_seq()
   // counts only the events the engine saw).
   int64_t fed_seq_ = 0;

@@ -184,8 +184,7 @@ class EngineRunnerTest : public ::testing::Test {
     if (runner_ != nullptr) runner_->Shutdown();
   }
 
-  void Start() {
-    RunnerOptions options;
+  void Start(RunnerOptions options = {}) {
     options.tick = absl::Milliseconds(2);
     options.on_matches = [this](std::vector<store::MatchRecord> records) {
       absl::MutexLock lock(&mu_);
@@ -268,6 +267,19 @@ class EngineRunnerTest : public ::testing::Test {
       return absl::DeadlineExceededError("DeleteUser never finished");
     }
     return result;
+  }
+
+  // Waits (bounded) until the runner's stats satisfy `done`.
+  template <typename Done>
+  RunnerStats WaitForStats(Done done) {
+    const absl::Time deadline = absl::Now() + kTimeout;
+    RunnerStats stats = runner_->stats();
+    while (!done(stats) && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(1));
+      stats = runner_->stats();
+    }
+    EXPECT_TRUE(done(stats)) << "runner stats never got there";
+    return stats;
   }
 
   // Matches handed on since the last call, as "rule user".
@@ -634,6 +646,43 @@ TEST_F(EngineRunnerTest, MatchIdsFollowTheStoresLegacyBoundary) {
   ASSERT_EQ(match_ids_.size(), 2u);
   EXPECT_THAT(match_ids_[0], ::testing::MatchesRegex("[0-9a-f]{16}"));
   EXPECT_THAT(match_ids_[1], ::testing::MatchesRegex("0{15}6[0-9a-f]{16}"));
+}
+
+// More matches than batch_matches_above in a second: later ones wait to be
+// stored with others, up to match_batch_delay, unless someone waits for
+// them; once the load is gone, a match is stored at once again.
+TEST_F(EngineRunnerTest, AHeavyMatchLoadIsStoredInBatches) {
+  RunnerOptions options;
+  options.batch_matches_above = 2;
+  options.match_batch_delay = absl::Seconds(1);
+  Start(options);
+  int minute = 0;  // event times only grow: nothing is late
+  auto three_errors = [&](const std::string& user) {
+    for (int i = 0; i < 3; ++i) Send(user, "error", absl::Minutes(++minute));
+  };
+  for (const char* user : {"u0", "u1", "u2"}) three_errors(user);
+  Settle();  // a caller waits: stored at once
+  EXPECT_EQ(runner_->stats().matches_stored, 3u);
+
+  three_errors("u3");  // the 4th match this second
+  RunnerStats stats =
+      WaitForStats([](const RunnerStats& s) { return s.engine.events == 12; });
+  EXPECT_EQ(stats.matches_stored, 3u);
+  EXPECT_EQ(stats.matches_unstored, 1u);
+
+  clock_.Advance(absl::Seconds(1));  // the delay is over
+  stats =
+      WaitForStats([](const RunnerStats& s) { return s.matches_stored == 4; });
+  EXPECT_EQ(stats.matches_unstored, 0u);
+
+  clock_.Advance(absl::Seconds(2));  // two quiet seconds
+  three_errors("u4");
+  stats =
+      WaitForStats([](const RunnerStats& s) { return s.engine.events == 15; });
+  EXPECT_EQ(stats.matches_stored, 5u);
+  EXPECT_EQ(stats.matches_unstored, 0u);
+  EXPECT_THAT(TakeMatches(), ElementsAre("errors u0", "errors u1", "errors u2",
+                                         "errors u3", "errors u4"));
 }
 
 }  // namespace
