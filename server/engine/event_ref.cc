@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/base/casts.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
 
@@ -52,6 +53,80 @@ bool ReadFields(absl::string_view bytes, const uint32_t (&tags)[N],
   return in.ConsumedEntireMessage();
 }
 
+// Parses a serialized hark.v1.Value into `out` as the message's parser
+// would (the last member of the oneof wins, a timestamp seen twice is
+// merged, string_value must be UTF-8), but into the same Value event after
+// event: a string value takes the place of the one before, without a new
+// allocation. False, `out` unspecified, if the bytes do not parse.
+bool DecodeValue(absl::string_view bytes, hark::v1::Value* out) {
+  google::protobuf::io::CodedInputStream in(
+      reinterpret_cast<const uint8_t*>(bytes.data()),
+      static_cast<int>(bytes.size()));
+  bool seen = false;
+  bool timestamp = false;
+  while (const uint32_t tag = in.ReadTag()) {
+    switch (tag) {
+      case Tag(hark::v1::Value::kStringValueFieldNumber): {
+        uint32_t size;
+        if (!in.ReadVarint32(&size)) return false;
+        const int at = in.CurrentPosition();
+        if (!in.Skip(static_cast<int>(size))) return false;
+        const char* data = bytes.data() + at;
+        if (!WireFormatLite::VerifyUtf8String(data, static_cast<int>(size),
+                                              WireFormatLite::PARSE,
+                                              "hark.v1.Value.string_value")) {
+          return false;
+        }
+        if (out->kind_case() == hark::v1::Value::kStringValue) {
+          out->mutable_string_value()->assign(data, size);
+        } else {
+          out->set_string_value(data, size);
+        }
+        timestamp = false;
+        break;
+      }
+      case (hark::v1::Value::kNumberValueFieldNumber << 3) |
+          WireFormatLite::WIRETYPE_FIXED64: {
+        uint64_t bits;
+        if (!in.ReadLittleEndian64(&bits)) return false;
+        out->set_number_value(absl::bit_cast<double>(bits));
+        timestamp = false;
+        break;
+      }
+      case (hark::v1::Value::kBoolValueFieldNumber << 3) |
+          WireFormatLite::WIRETYPE_VARINT: {
+        uint64_t v;
+        if (!in.ReadVarint64(&v)) return false;
+        out->set_bool_value(v != 0);
+        timestamp = false;
+        break;
+      }
+      case Tag(hark::v1::Value::kTimestampValueFieldNumber): {
+        uint32_t size;
+        if (!in.ReadVarint32(&size)) return false;
+        const int at = in.CurrentPosition();
+        if (!in.Skip(static_cast<int>(size))) return false;
+        if (!timestamp) out->clear_kind();
+        google::protobuf::io::CodedInputStream ts(
+            reinterpret_cast<const uint8_t*>(bytes.data() + at),
+            static_cast<int>(size));
+        if (!out->mutable_timestamp_value()->MergeFromCodedStream(&ts) ||
+            !ts.ConsumedEntireMessage()) {
+          return false;
+        }
+        timestamp = true;
+        break;
+      }
+      default:
+        if (!WireFormatLite::SkipField(&in, tag)) return false;
+        continue;  // an unknown field is no value
+    }
+    seen = true;
+  }
+  if (!seen) out->clear_kind();
+  return in.ConsumedEntireMessage();
+}
+
 }  // namespace
 
 const hark::v1::Value* MessageProperties::Prop(absl::string_view key) const {
@@ -95,8 +170,7 @@ const hark::v1::Value* PayloadProperties::Prop(absl::string_view key) const {
     if (entry.parsed == -1) {
       if (used_ == values_.size()) values_.emplace_back();
       hark::v1::Value& value = values_[used_];
-      if (value.ParseFromArray(entry.value.data(),
-                               static_cast<int>(entry.value.size()))) {
+      if (DecodeValue(entry.value, &value)) {
         entry.parsed = static_cast<int32_t>(used_++);
       } else {
         entry.parsed = -2;
