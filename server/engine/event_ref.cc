@@ -23,6 +23,19 @@ constexpr uint32_t kValueTag = Tag(2);
 constexpr uint32_t kEventTags[] = {kPropertiesTag};
 constexpr uint32_t kEntryTags[] = {kKeyTag, kValueTag};
 
+// Reads the bytes of a length-delimited field of `message` (which `in`
+// reads) whose tag `in` just read; false if they run past the end.
+bool ReadBytes(google::protobuf::io::CodedInputStream& in,
+               absl::string_view message, absl::string_view* bytes) {
+  uint32_t size;
+  if (!in.ReadVarint32(&size)) return false;
+  const int at = in.CurrentPosition();
+  // A size past INT_MAX turns negative, which Skip() refuses.
+  if (!in.Skip(static_cast<int>(size))) return false;
+  *bytes = message.substr(static_cast<size_t>(at), size);
+  return true;
+}
+
 // Reads the fields of the message in `bytes`: `on_field(tag, value)` for
 // each length-delimited one among `tags` (value: its bytes), the others
 // skipped. False if the bytes are not a well-formed message or `on_field`
@@ -40,14 +53,8 @@ bool ReadFields(absl::string_view bytes, const uint32_t (&tags)[N],
       if (!WireFormatLite::SkipField(&in, tag)) return false;
       continue;
     }
-    uint32_t size;
-    if (!in.ReadVarint32(&size)) return false;
-    const int at = in.CurrentPosition();
-    // A size past INT_MAX turns negative, which Skip() refuses.
-    if (!in.Skip(static_cast<int>(size))) return false;
-    if (!on_field(tag, bytes.substr(static_cast<size_t>(at), size))) {
-      return false;
-    }
+    absl::string_view field;
+    if (!ReadBytes(in, bytes, &field) || !on_field(tag, field)) return false;
   }
   // False when ReadTag() stopped on bad bytes rather than at the end.
   return in.ConsumedEntireMessage();
@@ -67,20 +74,17 @@ bool DecodeValue(absl::string_view bytes, hark::v1::Value* out) {
   while (const uint32_t tag = in.ReadTag()) {
     switch (tag) {
       case Tag(hark::v1::Value::kStringValueFieldNumber): {
-        uint32_t size;
-        if (!in.ReadVarint32(&size)) return false;
-        const int at = in.CurrentPosition();
-        if (!in.Skip(static_cast<int>(size))) return false;
-        const char* data = bytes.data() + at;
-        if (!WireFormatLite::VerifyUtf8String(data, static_cast<int>(size),
-                                              WireFormatLite::PARSE,
-                                              "hark.v1.Value.string_value")) {
+        absl::string_view text;
+        if (!ReadBytes(in, bytes, &text) ||
+            !WireFormatLite::VerifyUtf8String(
+                text.data(), static_cast<int>(text.size()),
+                WireFormatLite::PARSE, "hark.v1.Value.string_value")) {
           return false;
         }
         if (out->kind_case() == hark::v1::Value::kStringValue) {
-          out->mutable_string_value()->assign(data, size);
+          out->mutable_string_value()->assign(text.data(), text.size());
         } else {
-          out->set_string_value(data, size);
+          out->set_string_value(text.data(), text.size());
         }
         timestamp = false;
         break;
@@ -102,14 +106,12 @@ bool DecodeValue(absl::string_view bytes, hark::v1::Value* out) {
         break;
       }
       case Tag(hark::v1::Value::kTimestampValueFieldNumber): {
-        uint32_t size;
-        if (!in.ReadVarint32(&size)) return false;
-        const int at = in.CurrentPosition();
-        if (!in.Skip(static_cast<int>(size))) return false;
+        absl::string_view message;
+        if (!ReadBytes(in, bytes, &message)) return false;
         if (!timestamp) out->clear_kind();
         google::protobuf::io::CodedInputStream ts(
-            reinterpret_cast<const uint8_t*>(bytes.data() + at),
-            static_cast<int>(size));
+            reinterpret_cast<const uint8_t*>(message.data()),
+            static_cast<int>(message.size()));
         if (!out->mutable_timestamp_value()->MergeFromCodedStream(&ts) ||
             !ts.ConsumedEntireMessage()) {
           return false;
