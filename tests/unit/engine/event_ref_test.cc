@@ -115,8 +115,9 @@ TEST(PayloadProperties, ADamagedPayloadHasNoProperties) {
     EXPECT_EQ(props.Prop("path"), nullptr);
     EXPECT_EQ(props.Prop("duration_ms"), nullptr);
   }
-  // A bad tag (field number 0).
-  props.Reset(std::string("\0\0", 2) + payload);
+  // A bad tag (field number 0). (The payload must outlive the lookups.)
+  const std::string bad_tag = std::string("\0\0", 2) + payload;
+  props.Reset(bad_tag);
   EXPECT_EQ(props.Prop("path"), nullptr);
 }
 
