@@ -557,23 +557,59 @@ class Engine::Impl {
     }
   }
 
+  // A record of the event's user, as FindRecord knows it.
+  struct DirEntry {
+    uint32_t rule;
+    uint32_t off;
+    uint64_t group;
+  };
+
   // The offset of the record of (rule, group) in the user's block, or -1.
-  int64_t FindRecord(internal::UserBlock b, uint32_t rule,
-                     uint64_t group) const {
-    const char* recs = b.records();
-    const uint32_t size = b.records_size();
-    uint32_t off = 0;
-    while (off < size) {
-      const char* r = recs + off;
-      const uint32_t r_rule = HeadRule(r);
-      const Layout& l = layouts_[r_rule];
-      if (r_rule == rule &&
-          (l.entries_offset == kHeadBytes || LoadU64(r + 4) == group)) {
-        return off;
-      }
-      off += RecordSize(r, l);
+  // The first lookup of an event lists the user's records in dir_ with one
+  // scan of the block; the event's later lookups (an error event may be
+  // counted by 25 rules) read the list, which WriteRecord and RemoveRecord
+  // keep in step, instead of walking the block again.
+  int64_t FindRecord(Handle h, uint32_t rule, uint64_t group) {
+    if (dir_user_ != h) ListRecords(h);
+    for (const DirEntry& e : dir_) {
+      if (e.rule == rule && e.group == group) return e.off;
     }
     return -1;
+  }
+  // What FindRecord matches a record on: its rule and, for a grouped rule,
+  // its group hash (0 for the others, whose lookups pass 0).
+  DirEntry DirEntryOf(const char* r, uint32_t off) const {
+    const uint32_t rule = HeadRule(r);
+    const bool grouped = layouts_[rule].entries_offset != kHeadBytes;
+    return DirEntry{rule, off, grouped ? LoadU64(r + 4) : 0};
+  }
+  void ListRecords(Handle h) {
+    dir_.clear();
+    dir_user_ = h;
+    const internal::UserBlock b = users_.block(h);
+    const char* recs = b.records();
+    const uint32_t size = b.records_size();
+    for (uint32_t off = 0; off < size;) {
+      const char* r = recs + off;
+      dir_.push_back(DirEntryOf(r, off));
+      off += RecordSize(r, layouts_[HeadRule(r)]);
+    }
+  }
+  // Follows a splice of `h`'s records in dir_ (if it lists them): the
+  // record at `off` is replaced (same rule and group), appended or removed.
+  void FollowSplice(Handle h, uint32_t off, uint32_t old_size, const char* rec,
+                    uint32_t size) {
+    if (h != dir_user_) return;
+    if (old_size == 0) {
+      dir_.push_back(DirEntryOf(rec, off));  // appended: nothing after it
+      return;
+    }
+    if (size == 0) {
+      std::erase_if(dir_, [off](const DirEntry& e) { return e.off == off; });
+    }
+    for (DirEntry& e : dir_) {
+      if (e.off > off) e.off = e.off - old_size + size;
+    }
   }
 
   // Replaces the record at `off` (`old_size` bytes; off < 0: none) with
@@ -591,6 +627,8 @@ class Engine::Impl {
     if (IsArmed(rec.data(), l)) ++armed_;
     users_.Splice(h, static_cast<uint32_t>(off), old_size, rec.data(),
                   static_cast<uint32_t>(rec.size()));
+    FollowSplice(h, static_cast<uint32_t>(off), old_size, rec.data(),
+                 static_cast<uint32_t>(rec.size()));
     b = users_.block(h);
     // Visit the user by the record's expiry (or the wheel's horizon, to be
     // scheduled again then); a later wake-up would miss it.
@@ -606,6 +644,7 @@ class Engine::Impl {
     if (IsArmed(r, layouts_[HeadRule(r)])) --armed_;
     --live_;
     users_.Splice(h, static_cast<uint32_t>(off), size, nullptr, 0);
+    FollowSplice(h, static_cast<uint32_t>(off), size, nullptr, 0);
   }
 
   void ProcessMatch(const Plan& p, Ctx& c, std::vector<MatchOut>* out);
@@ -680,6 +719,9 @@ class Engine::Impl {
   std::unique_ptr<bool[]> cap_present_;
   size_t cap_present_size_ = 0;
   std::vector<MatchOut> fired_;
+  // The records of the user of the event being processed (FindRecord).
+  std::vector<DirEntry> dir_;
+  Handle dir_user_ = UserStore::kNoUser;
 };
 
 void Engine::Impl::Emit(const Plan& p, absl::string_view user,
@@ -752,6 +794,7 @@ void Engine::Impl::Process(int64_t seq, const EventRef& event,
                            std::vector<MatchOut>* out) {
   ++events_;
   last_seq_ = seq;
+  dir_user_ = UserStore::kNoUser;  // a new event: list its user afresh
   const int64_t t = EventMicros(event.time);
   const bool late = watermark_ != kNoTime && t < watermark_;
   if (late) {
@@ -786,6 +829,7 @@ void Engine::Impl::Process(int64_t seq, const EventRef& event,
     }
   }
   if (c.handle != UserStore::kNoUser) ReleaseIfEmpty(c.handle);
+  dir_user_ = UserStore::kNoUser;  // the handle may be released
 }
 
 void Engine::Impl::ProcessMatch(const Plan& p, Ctx& c,
@@ -821,7 +865,7 @@ void Engine::Impl::ProcessCount(const Plan& p, uint32_t rule, Ctx& c,
     return;
   }
   const Handle h = UserForWrite(c);
-  const int64_t off = FindRecord(users_.block(h), rule, group);
+  const int64_t off = FindRecord(h, rule, group);
   uint32_t old_size = 0;
   if (off >= 0) {
     const char* r = users_.block(h).records() + off;
@@ -897,7 +941,7 @@ void Engine::Impl::ProcessSequence(const Plan& p, uint32_t rule, Ctx& c,
   uint32_t old_size = 0;
   int64_t first_time = kNoTime;
   if (h != UserStore::kNoUser) {
-    off = FindRecord(users_.block(h), rule, 0);
+    off = FindRecord(h, rule, 0);
   }
   if (off >= 0) {
     const char* r = users_.block(h).records() + off;

@@ -44,8 +44,8 @@ std::string Key(const std::string& rule, const std::string& user,
 
 class Model {
  public:
-  // count `x` group_by g, at_least 3 within 2m; sequence a -> b within 5m
-  // with absent c; sequence s within 3m with absent c.
+  // The count rules of kCounts on `x`; sequence a -> b within 5m with
+  // absent c; sequence s within 3m with absent c.
   void Process(int64_t seq, const std::string& user, const std::string& name,
                int64_t t, const std::string& g) {
     const bool late = w_ != INT64_MIN && t < w_;
@@ -55,22 +55,9 @@ class Model {
     }
     if (late) return;
     if (name == "x") {
-      auto& ring = counts_[{user, g}];
-      std::erase_if(ring,
-                    [&](const Ev& e) { return e.time < w_ - 120 * kSec; });
-      auto at =
-          std::upper_bound(ring.begin(), ring.end(), t,
-                           [](int64_t v, const Ev& e) { return v < e.time; });
-      ring.insert(at, Ev{t, seq});
-      if (ring.size() >= 3) {
-        if (ring.back().time - ring.front().time <= 120 * kSec) {
-          Emit("errors", user, g, ring.back().time, ring);
-          ring.clear();
-        } else {
-          ring.erase(ring.begin());
-        }
+      for (const CountSpec& c : kCounts) {
+        Count(c, user, c.grouped ? g : "", t, seq);
       }
-      if (ring.empty()) counts_.erase({user, g});
     }
     Sequence("funnel", {"a", "b"}, 300 * kSec, seqs_[user], user, name, t, seq);
     Sequence("lonely", {"s"}, 180 * kSec, lonely_[user], user, name, t, seq);
@@ -85,8 +72,9 @@ class Model {
 
   // Forgets the user's state; returns {slots, armed deadlines} dropped.
   std::pair<uint64_t, uint64_t> DropUser(const std::string& user) {
-    uint64_t slots = std::erase_if(
-        counts_, [&](const auto& entry) { return entry.first.first == user; });
+    uint64_t slots = std::erase_if(counts_, [&](const auto& entry) {
+      return std::get<1>(entry.first) == user;
+    });
     uint64_t armed = 0;
     for (auto* states : {&seqs_, &lonely_}) {
       std::vector<Ev>& s = (*states)[user];
@@ -120,12 +108,51 @@ class Model {
     out_.push_back(Key(rule, user, group, at, seqs));
   }
 
+  // Three count rules on `x`, so that one event updates several records of
+  // a user (the engine finds them through one listing of the user's
+  // records, which each write and removal must keep in step).
+  struct CountSpec {
+    const char* rule;
+    size_t at_least;
+    int64_t within;
+    bool grouped;
+  };
+  static constexpr CountSpec kCounts[] = {{"errors", 3, 120 * kSec, true},
+                                          {"bursts", 2, 30 * kSec, true},
+                                          {"many", 4, 240 * kSec, false}};
+
+  void Count(const CountSpec& c, const std::string& user, const std::string& g,
+             int64_t t, int64_t seq) {
+    auto& ring = counts_[{c.rule, user, g}];
+    std::erase_if(ring, [&](const Ev& e) { return e.time < w_ - c.within; });
+    auto at =
+        std::upper_bound(ring.begin(), ring.end(), t,
+                         [](int64_t v, const Ev& e) { return v < e.time; });
+    ring.insert(at, Ev{t, seq});
+    if (ring.size() >= c.at_least) {
+      if (ring.back().time - ring.front().time <= c.within) {
+        Emit(c.rule, user, g, ring.back().time, ring);
+        ring.clear();
+      } else {
+        ring.erase(ring.begin());
+      }
+    }
+    if (ring.empty()) counts_.erase({c.rule, user, g});
+  }
+
+  static int64_t WithinOf(const std::string& rule) {
+    for (const CountSpec& c : kCounts) {
+      if (rule == c.rule) return c.within;
+    }
+    return 0;
+  }
+
   void Advance() {
     const int64_t latest = std::max(max_event_, wall_);
     if (latest == INT64_MIN) return;
     w_ = std::max(w_, latest - kLateness);
     for (auto it = counts_.begin(); it != counts_.end();) {
-      if (it->second.back().time + 120 * kSec < w_) {
+      if (it->second.back().time + WithinOf(std::get<0>(it->first)) < w_) {
         it = counts_.erase(it);
       } else {
         ++it;
@@ -176,7 +203,9 @@ class Model {
   int64_t max_event_ = INT64_MIN;
   int64_t wall_ = INT64_MIN;
   int64_t w_ = INT64_MIN;
-  std::map<std::pair<std::string, std::string>, std::vector<Ev>> counts_;
+  // By (rule, user, group).
+  std::map<std::tuple<std::string, std::string, std::string>, std::vector<Ev>>
+      counts_;
   std::map<std::string, std::vector<Ev>> seqs_;
   std::map<std::string, std::vector<Ev>> lonely_;
   std::vector<std::string> out_;
@@ -185,6 +214,8 @@ class Model {
 std::shared_ptr<const rules::RuleSet> Rules() {
   return Build(
       {CountRule("errors", Filter("x"), 3, absl::Minutes(2), {"g"}),
+       CountRule("bursts", Filter("x"), 2, absl::Seconds(30), {"g"}),
+       CountRule("many", Filter("x"), 4, absl::Minutes(4), {}),
        SequenceRule("funnel", {Step("", Filter("a")), Step("", Filter("b"))},
                     absl::Minutes(5), Filter("c")),
        SequenceRule("lonely", {Step("", Filter("s"))}, absl::Minutes(3),
@@ -274,7 +305,7 @@ void CompareWithTheModel(int seed, bool drops) {
       ASSERT_TRUE(engine->CanCheckpointDelta());
     } else if (rng() % 500 == 0) {
       ReloadReport report = engine->Reload(Rules());
-      ASSERT_EQ(report.kept.size(), 3u);
+      ASSERT_EQ(report.kept.size(), 5u);
     }
   }
   engine->AdvanceTo(kT0 + absl::Microseconds(clock) + absl::Hours(1), &out);
