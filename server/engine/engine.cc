@@ -517,6 +517,8 @@ class Engine::Impl {
   DropReport DropUser(absl::string_view user_id);
   std::string Checkpoint();
   absl::StatusOr<std::string> CheckpointDelta();
+  absl::Status WriteCheckpoint(bool delta, size_t piece_bytes,
+                               CheckpointPut put);
   bool CanCheckpointDelta() const { return delta_ready_; }
   uint64_t changed_users() const { return users_.changed().size(); }
   absl::Status Restore(absl::string_view checkpoint,
@@ -671,6 +673,13 @@ class Engine::Impl {
   struct Segment;
   void WriteHead(absl::string_view magic, internal::Writer& w) const;
   void WriteUser(internal::UserBlock b, internal::Writer& w) const;
+  // Writes a full checkpoint or a delta into *buf, calling `flush` (which
+  // takes what *buf holds and empties it) whenever it reaches
+  // `piece_bytes`, and at the end. The changes are cleared only when all
+  // went well.
+  absl::Status WriteCheckpointTo(bool delta, std::string* buf,
+                                 size_t piece_bytes,
+                                 absl::FunctionRef<absl::Status()> flush);
   absl::Status ReadSegment(absl::string_view data, bool delta,
                            Segment* seg) const;
 
@@ -1220,58 +1229,86 @@ void Engine::Impl::WriteUser(internal::UserBlock b, internal::Writer& w) const {
   }
 }
 
-std::string Engine::Impl::Checkpoint() {
-  std::string out;
-  // Records are copied as they are, so the users' memory bounds the size:
-  // one allocation instead of a doubling string copied ~25 times.
-  out.reserve(users_.bytes() + 64 * rules_->rules().size() + 64);
-  internal::Writer w(&out);
-  WriteHead(kCheckpointMagic, w);
-  w.Varint(users_.size());
-  // Blocks lie all over the heap: each would be a wait for memory (three
-  // quarters of the time of a checkpoint). Those a few handles ahead are
-  // already on their way.
-  constexpr Handle kPrefetchAhead = 16;
-  for (Handle h = 0; h < users_.handle_limit(); ++h) {
-    if (h + kPrefetchAhead < users_.handle_limit()) {
-      users_.Prefetch(h + kPrefetchAhead);
-    }
-    if (const internal::UserBlock b = users_.block(h)) WriteUser(b, w);
-  }
-  users_.ClearChanges();
-  delta_ready_ = true;
-  return out;
-}
-
-absl::StatusOr<std::string> Engine::Impl::CheckpointDelta() {
-  if (!delta_ready_) {
+absl::Status Engine::Impl::WriteCheckpointTo(
+    bool delta, std::string* buf, size_t piece_bytes,
+    absl::FunctionRef<absl::Status()> flush) {
+  if (delta && !delta_ready_) {
     return absl::FailedPreconditionError(
         "engine: no full checkpoint of this state to add a delta to (none "
         "taken since the engine was built, restored with other rules or "
         "reloaded)");
   }
-  const std::vector<Handle>& changed = users_.changed();
-  uint64_t live = 0;
-  for (const Handle h : changed) live += users_.block(h) ? 1 : 0;
-  std::string out;
-  internal::Writer w(&out);
-  WriteHead(kDeltaMagic, w);
-  // Gone first: a user released and back again is in both lists, and the
-  // users table below holds its state now.
-  w.Varint(users_.released());
-  w.Raw(users_.released_ids());
-  w.Varint(live);
+  internal::Writer w(buf);
+  WriteHead(delta ? kDeltaMagic : kCheckpointMagic, w);
+  // Blocks lie all over the heap: each would be a wait for memory (three
+  // quarters of the time of a checkpoint). Those a few users ahead are
+  // already on their way.
   constexpr size_t kPrefetchAhead = 16;
-  for (size_t i = 0; i < changed.size(); ++i) {
-    if (i + kPrefetchAhead < changed.size()) {
-      users_.Prefetch(changed[i + kPrefetchAhead]);
+  if (delta) {
+    const std::vector<Handle>& changed = users_.changed();
+    uint64_t live = 0;
+    for (const Handle h : changed) live += users_.block(h) ? 1 : 0;
+    // Gone first: a user released and back again is in both lists, and the
+    // users table below holds its state now.
+    w.Varint(users_.released());
+    w.Raw(users_.released_ids());
+    w.Varint(live);
+    for (size_t i = 0; i < changed.size(); ++i) {
+      if (i + kPrefetchAhead < changed.size()) {
+        users_.Prefetch(changed[i + kPrefetchAhead]);
+      }
+      if (const internal::UserBlock b = users_.block(changed[i])) {
+        WriteUser(b, w);
+        if (buf->size() >= piece_bytes) RETURN_IF_ERROR(flush());
+      }
     }
-    if (const internal::UserBlock b = users_.block(changed[i])) {
-      WriteUser(b, w);
+  } else {
+    w.Varint(users_.size());
+    const Handle limit = users_.handle_limit();
+    for (Handle h = 0; h < limit; ++h) {
+      if (h + kPrefetchAhead < limit) users_.Prefetch(h + kPrefetchAhead);
+      if (const internal::UserBlock b = users_.block(h)) {
+        WriteUser(b, w);
+        if (buf->size() >= piece_bytes) RETURN_IF_ERROR(flush());
+      }
     }
   }
+  RETURN_IF_ERROR(flush());
   users_.ClearChanges();
+  if (!delta) delta_ready_ = true;
+  return absl::OkStatus();
+}
+
+std::string Engine::Impl::Checkpoint() {
+  std::string out;
+  // Records are copied as they are, so the users' memory bounds the size:
+  // one allocation instead of a doubling string copied ~25 times.
+  out.reserve(users_.bytes() + 64 * rules_->rules().size() + 64);
+  WriteCheckpointTo(/*delta=*/false, &out, SIZE_MAX, [] {
+    return absl::OkStatus();
+  }).IgnoreError();  // only `flush` could fail
   return out;
+}
+
+absl::StatusOr<std::string> Engine::Impl::CheckpointDelta() {
+  std::string out;
+  RETURN_IF_ERROR(WriteCheckpointTo(/*delta=*/true, &out, SIZE_MAX,
+                                    [] { return absl::OkStatus(); }));
+  return out;
+}
+
+absl::Status Engine::Impl::WriteCheckpoint(bool delta, size_t piece_bytes,
+                                           CheckpointPut put) {
+  std::string piece;
+  // A piece is flushed once it reaches piece_bytes: room for one more user
+  // besides avoids growing the buffer for most.
+  piece.reserve(piece_bytes + 4096);
+  return WriteCheckpointTo(delta, &piece, piece_bytes, [&]() -> absl::Status {
+    if (piece.empty()) return absl::OkStatus();
+    absl::Status s = put(piece);
+    piece.clear();
+    return s;
+  });
 }
 
 // One checkpoint (a full one or a delta), read and checked.
@@ -1517,6 +1554,15 @@ std::string Engine::Checkpoint() { return impl_->Checkpoint(); }
 
 absl::StatusOr<std::string> Engine::CheckpointDelta() {
   return impl_->CheckpointDelta();
+}
+
+absl::Status Engine::WriteCheckpoint(size_t piece_bytes, CheckpointPut put) {
+  return impl_->WriteCheckpoint(/*delta=*/false, piece_bytes, put);
+}
+
+absl::Status Engine::WriteCheckpointDelta(size_t piece_bytes,
+                                          CheckpointPut put) {
+  return impl_->WriteCheckpoint(/*delta=*/true, piece_bytes, put);
 }
 
 bool Engine::CanCheckpointDelta() const { return impl_->CanCheckpointDelta(); }

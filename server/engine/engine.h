@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -196,6 +197,16 @@ class Engine {
   // until the next Checkpoint().
   absl::StatusOr<std::string> CheckpointDelta();
   bool CanCheckpointDelta() const;
+  // The same checkpoints written in pieces, for a caller that stores them
+  // as they come instead of holding a second copy of the state: `put`
+  // receives, in order, pieces of about `piece_bytes` (each ends at a
+  // user, so one may be a user's state over) whose concatenation is what
+  // Checkpoint() or CheckpointDelta() would return. `put` must not use the
+  // engine. An error from `put` stops the writing and is returned; the
+  // changes then stay tracked, as if no checkpoint had been taken.
+  using CheckpointPut = absl::FunctionRef<absl::Status(absl::string_view)>;
+  absl::Status WriteCheckpoint(size_t piece_bytes, CheckpointPut put);
+  absl::Status WriteCheckpointDelta(size_t piece_bytes, CheckpointPut put);
   // The users a delta would hold now (changed or gone), to choose between
   // a delta and a full checkpoint.
   uint64_t changed_users() const;

@@ -18,6 +18,11 @@ namespace hark::runtime {
 namespace {
 
 constexpr int kShard = 0;
+// Checkpoints go to the store in pieces of about this size: small enough
+// to stay in cache between the engine writing a piece and the store copying
+// it, and under the SQLite store's 1 MiB parts with room for the user a
+// piece ends with (a bigger piece is cut in two parts).
+constexpr size_t kCheckpointPieceBytes = (size_t{1} << 20) - (size_t{64} << 10);
 
 // The alias of step `step` of `rule_id`'s sequence, if it has one.
 std::string StepAlias(const rules::RuleSet& set, absl::string_view rule_id,
@@ -445,18 +450,23 @@ absl::Status EngineRunner::SaveCheckpoint() {
   const bool delta = chain_ok_ && engine_.CanCheckpointDelta() &&
                      changed * 2 <= engine_.stats().users &&
                      delta_bytes_ < full_bytes_;
-  std::string state;
-  if (delta) {
-    absl::StatusOr<std::string> made = engine_.CheckpointDelta();
-    if (!made.ok()) return made.status();  // CanCheckpointDelta() said yes
-    state = *std::move(made);
-  } else {
-    state = engine_.Checkpoint();
-  }
   const store::CheckpointKind kind =
       delta ? store::CheckpointKind::kDelta : store::CheckpointKind::kFull;
-  absl::Status saved =
-      store_->SaveCheckpoint(kShard, kind, seq, clock_->Now(), state);
+  // Written straight into the store in pieces: a full checkpoint of a
+  // million users is tens of MB, which would otherwise be held (and its
+  // memory touched afresh) once more for each save.
+  size_t bytes = 0;
+  absl::Status saved = store_->WriteCheckpoint(
+      kShard, kind, seq, clock_->Now(),
+      [&](absl::FunctionRef<absl::Status(absl::string_view)> put) {
+        auto counted = [&](absl::string_view piece) {
+          bytes += piece.size();
+          return put(piece);
+        };
+        return delta ? engine_.WriteCheckpointDelta(kCheckpointPieceBytes,
+                                                    counted)
+                     : engine_.WriteCheckpoint(kCheckpointPieceBytes, counted);
+      });
   if (!saved.ok()) {
     // The engine's changes were handed over: only a full one can follow.
     chain_ok_ = false;
@@ -466,9 +476,9 @@ absl::Status EngineRunner::SaveCheckpoint() {
   }
   chain_ok_ = true;
   if (delta) {
-    delta_bytes_ += state.size();
+    delta_bytes_ += bytes;
   } else {
-    full_bytes_ = state.size();
+    full_bytes_ = bytes;
     delta_bytes_ = 0;
   }
   checkpoint_seq_ = seq;

@@ -1,7 +1,7 @@
 // The SQLite implementation of Store.
 //
 // Connections: one writer connection, used by the writing methods (Write,
-// AppendMatches, SaveCheckpoint, AppendDecisions, FeedDuePrompts,
+// AppendMatches, WriteCheckpoint, AppendDecisions, FeedDuePrompts,
 // UpdatePromptState, ExpirePrompts, InsertResponse, UpdateResponse,
 // AddManualTag, DeleteUser) under write_mu_, whatever thread calls them. For a
 // file database, reads run on read-only connections taken from a small pool, so
@@ -1151,9 +1151,9 @@ class SqliteStore final : public Store {
   absl::StatusOr<MatchPage> ListMatches(const MatchFilter& filter) override;
   absl::StatusOr<MatchRecord> GetMatch(absl::string_view match_id) override;
   absl::StatusOr<int64_t> LegacyMatchIdsThrough() override;
-  absl::Status SaveCheckpoint(int shard, CheckpointKind kind, int64_t last_seq,
-                              absl::Time saved_at,
-                              absl::string_view state) override;
+  absl::Status WriteCheckpoint(int shard, CheckpointKind kind, int64_t last_seq,
+                               absl::Time saved_at,
+                               CheckpointPieces write) override;
   absl::StatusOr<std::optional<Checkpoint>> LoadCheckpoint(int shard) override;
   absl::Status ScanTraits(
       absl::FunctionRef<void(const TraitRecord&)> fn) override;
@@ -1220,7 +1220,7 @@ class SqliteStore final : public Store {
   // writer_, so that it is destroyed after the writer connection closed.
   const std::unique_ptr<internal::WalCheckpointer> checkpointer_;
 
-  // Serializes SaveCheckpoint(), which takes write_mu_ once per part.
+  // Serializes WriteCheckpoint(), which takes write_mu_ once per part.
   absl::Mutex checkpoint_mu_ ABSL_ACQUIRED_BEFORE(write_mu_);
   absl::Mutex write_mu_;
   std::unique_ptr<Connection> writer_ ABSL_GUARDED_BY(write_mu_);
@@ -1592,9 +1592,9 @@ absl::StatusOr<MatchRecord> SqliteStore::GetMatch(absl::string_view match_id) {
   return *std::move(match);
 }
 
-absl::Status SqliteStore::SaveCheckpoint(int shard, CheckpointKind kind,
-                                         int64_t last_seq, absl::Time saved_at,
-                                         absl::string_view state) {
+absl::Status SqliteStore::WriteCheckpoint(int shard, CheckpointKind kind,
+                                          int64_t last_seq, absl::Time saved_at,
+                                          CheckpointPieces write) {
   const bool full = kind == CheckpointKind::kFull;
   // One save at a time; the writer connection is taken per step, so that
   // commits of events run between the parts (schema.cc, version 5).
@@ -1623,9 +1623,9 @@ absl::Status SqliteStore::SaveCheckpoint(int shard, CheckpointKind kind,
       return unfinished.Run();
     }));
   }
+  // Each piece is cut into parts of at most kCheckpointPartBytes.
   int64_t parts = 0;
-  for (size_t offset = 0; offset < state.size();
-       offset += kCheckpointPartBytes, ++parts) {
+  auto put_part = [&](absl::string_view part) -> absl::Status {
     absl::MutexLock lock(&write_mu_);
     Connection& conn = *writer_;
     RETURN_IF_ERROR(internal::InTransaction(conn, [&]() -> absl::Status {
@@ -1634,11 +1634,18 @@ absl::Status SqliteStore::SaveCheckpoint(int shard, CheckpointKind kind,
       RETURN_IF_ERROR(insert.BindInt64(1, shard));
       RETURN_IF_ERROR(insert.BindInt64(2, generation));
       RETURN_IF_ERROR(insert.BindInt64(3, parts));
-      RETURN_IF_ERROR(
-          insert.BindBlob(4, state.substr(offset, kCheckpointPartBytes)));
+      RETURN_IF_ERROR(insert.BindBlob(4, part));
       return insert.Run();
     }));
-  }
+    ++parts;
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(write([&](absl::string_view piece) -> absl::Status {
+    for (size_t at = 0; at < piece.size(); at += kCheckpointPartBytes) {
+      RETURN_IF_ERROR(put_part(piece.substr(at, kCheckpointPartBytes)));
+    }
+    return absl::OkStatus();
+  }));
   {
     absl::MutexLock lock(&write_mu_);
     Connection& conn = *writer_;

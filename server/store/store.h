@@ -385,7 +385,7 @@ struct StoreStats {
 };
 
 // Thread safety: every method may be called from any thread. The writing
-// methods (Write, AppendMatches, SaveCheckpoint, AppendDecisions, the prompt
+// methods (Write, AppendMatches, WriteCheckpoint, AppendDecisions, the prompt
 // and response changes, DeleteUser) are serialized: they share one writer
 // connection under one mutex, so each runs as its own
 // transaction and a call may wait for another thread's write to commit. The
@@ -472,9 +472,26 @@ class Store {
   // it. Either takes effect at once, or not at all (a failure or a crash
   // leaves the checkpoint in force as it was). FAILED_PRECONDITION for a
   // delta when the shard has no checkpoint.
-  virtual absl::Status SaveCheckpoint(int shard, CheckpointKind kind,
-                                      int64_t last_seq, absl::Time saved_at,
-                                      absl::string_view state);
+  //
+  // The checkpoint comes in pieces: `write` is called once and hands the
+  // checkpoint, in order, to the function it is given, a piece per call
+  // (their concatenation is the checkpoint; an error it returns is to be
+  // returned). Each piece is stored as it comes, so the caller never needs
+  // the whole checkpoint in memory. An error from `write` fails the save.
+  using CheckpointPieces = absl::FunctionRef<absl::Status(
+      absl::FunctionRef<absl::Status(absl::string_view piece)> put)>;
+  virtual absl::Status WriteCheckpoint(int shard, CheckpointKind kind,
+                                       int64_t last_seq, absl::Time saved_at,
+                                       CheckpointPieces write);
+  // WriteCheckpoint() of a checkpoint held whole.
+  absl::Status SaveCheckpoint(int shard, CheckpointKind kind, int64_t last_seq,
+                              absl::Time saved_at, absl::string_view state) {
+    return WriteCheckpoint(
+        shard, kind, last_seq, saved_at,
+        [state](absl::FunctionRef<absl::Status(absl::string_view)> put) {
+          return put(state);
+        });
+  }
 
   // The checkpoint in force for `shard` (the last full one saved and the
   // deltas after it), or nullopt if none was saved.
@@ -669,9 +686,9 @@ inline absl::StatusOr<MatchPage> Store::ListMatches(const MatchFilter&) {
 inline absl::StatusOr<MatchRecord> Store::GetMatch(absl::string_view) {
   return absl::UnimplementedError("Store::GetMatch");
 }
-inline absl::Status Store::SaveCheckpoint(int, CheckpointKind, int64_t,
-                                          absl::Time, absl::string_view) {
-  return absl::UnimplementedError("Store::SaveCheckpoint");
+inline absl::Status Store::WriteCheckpoint(int, CheckpointKind, int64_t,
+                                           absl::Time, CheckpointPieces) {
+  return absl::UnimplementedError("Store::WriteCheckpoint");
 }
 inline absl::StatusOr<std::optional<Checkpoint>> Store::LoadCheckpoint(int) {
   return absl::UnimplementedError("Store::LoadCheckpoint");

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -254,6 +255,89 @@ TEST(CheckpointDelta, HoldsOnlyTheUsersChangedAndRestoresOnTheFullOne) {
   EXPECT_THAT(d.Send("quiet-7", "error", Min(2), Code("A")), IsEmpty());
   EXPECT_THAT(d.Send("quiet-7", "error", Min(3), Code("A")), SizeIs(1));
   EXPECT_THAT(Users(d.Advance(Min(60))), ElementsAre("fresh"));
+}
+
+// Writes a checkpoint in pieces of `piece_bytes`; returns them.
+absl::StatusOr<std::vector<std::string>> Pieces(Engine& engine, bool delta,
+                                                size_t piece_bytes) {
+  std::vector<std::string> pieces;
+  auto put = [&](absl::string_view piece) {
+    pieces.emplace_back(piece);
+    return absl::OkStatus();
+  };
+  absl::Status s = delta ? engine.WriteCheckpointDelta(piece_bytes, put)
+                         : engine.WriteCheckpoint(piece_bytes, put);
+  if (!s.ok()) return s;
+  return pieces;
+}
+
+TEST(Checkpoint, WrittenInPiecesIsTheSameCheckpoint) {
+  auto set = Build({Errors(), Abandon()});
+  Driver a(set), b(set);
+  for (Driver* d : {&a, &b}) {
+    for (int u = 0; u < 300; ++u) {
+      d->Send(absl::StrCat("user-", u), "error", Min(0), Code("A"));
+      if (u % 3 == 0)
+        d->Send(absl::StrCat("user-", u), "onboarding_started", Min(1));
+    }
+  }
+  const std::string whole = a.engine().Checkpoint();
+  absl::StatusOr<std::vector<std::string>> pieces =
+      Pieces(b.engine(), /*delta=*/false, 1000);
+  ASSERT_TRUE(pieces.ok()) << pieces.status();
+  EXPECT_GT(pieces->size(), 5u);
+  for (size_t i = 0; i + 1 < pieces->size(); ++i) {
+    // A piece ends with the user that takes it to 1,000 bytes or more.
+    EXPECT_GE((*pieces)[i].size(), 1000u);
+    EXPECT_LT((*pieces)[i].size(), 1200u);
+  }
+  EXPECT_EQ(absl::StrJoin(*pieces, ""), whole);
+  EXPECT_TRUE(b.engine().CanCheckpointDelta());
+  EXPECT_EQ(b.engine().changed_users(), 0u);
+
+  // The same for a delta.
+  for (Driver* d : {&a, &b}) {
+    d->Send("user-7", "error", Min(2), Code("A"));
+    d->Send("newcomer", "onboarding_started", Min(2));
+  }
+  absl::StatusOr<std::string> delta = a.engine().CheckpointDelta();
+  ASSERT_TRUE(delta.ok()) << delta.status();
+  pieces = Pieces(b.engine(), /*delta=*/true, 1);
+  ASSERT_TRUE(pieces.ok()) << pieces.status();
+  EXPECT_EQ(pieces->size(), 2u);  // one per user
+  EXPECT_EQ(absl::StrJoin(*pieces, ""), *delta);
+}
+
+TEST(Checkpoint, APieceNotTakenLeavesTheChangesTracked) {
+  auto set = Build({Errors()});
+  Driver d(set);
+  for (int u = 0; u < 100; ++u) {
+    d.Send(absl::StrCat("user-", u), "error", Min(0), Code("A"));
+  }
+  int calls = 0;
+  auto refuse_second = [&](absl::string_view) {
+    return ++calls == 2 ? absl::UnavailableError("disk full")
+                        : absl::OkStatus();
+  };
+  absl::Status s = d.engine().WriteCheckpoint(100, refuse_second);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(calls, 2);  // stopped at the refused piece
+  // No full checkpoint was taken: no delta may follow, and every user is
+  // still a change.
+  EXPECT_FALSE(d.engine().CanCheckpointDelta());
+  EXPECT_EQ(d.engine().changed_users(), 100u);
+
+  ASSERT_TRUE(Pieces(d.engine(), /*delta=*/false, 100).ok());
+  d.Send("user-1", "error", Min(1), Code("A"));
+  d.Send("user-2", "error", Min(1), Code("A"));
+  calls = 0;
+  s = d.engine().WriteCheckpointDelta(1, refuse_second);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(d.engine().changed_users(), 2u);
+  absl::StatusOr<std::string> delta = d.engine().CheckpointDelta();
+  ASSERT_TRUE(delta.ok()) << delta.status();
+  EXPECT_TRUE(absl::StrContains(*delta, "user-1"));
+  EXPECT_TRUE(absl::StrContains(*delta, "user-2"));
 }
 
 TEST(CheckpointDelta, UsersGoneStayGoneAndUsersBackComeBack) {

@@ -106,17 +106,32 @@ class RecordingStore final : public store::Store {
     }
     return inner_->LoadCheckpoint(shard);
   }
-  absl::Status SaveCheckpoint(int shard, store::CheckpointKind kind,
-                              int64_t last_seq, absl::Time now,
-                              absl::string_view state) override {
+  absl::Status WriteCheckpoint(int shard, store::CheckpointKind kind,
+                               int64_t last_seq, absl::Time now,
+                               CheckpointPieces write) override {
+    bool frozen;
     {
       absl::MutexLock lock(&mu_);
       if (!fail_.ok()) return fail_;
-      saved_.push_back(std::string(state));
-      kinds_.push_back(kind);
-      if (frozen_) return absl::OkStatus();
+      frozen = frozen_;
     }
-    return inner_->SaveCheckpoint(shard, kind, last_seq, now, state);
+    // The pieces are kept whole, as the checkpoint they make up.
+    std::string state;
+    auto keep = [&](absl::FunctionRef<absl::Status(absl::string_view)> put) {
+      return write([&](absl::string_view piece) {
+        state.append(piece.data(), piece.size());
+        return put(piece);
+      });
+    };
+    absl::Status saved =
+        frozen ? keep([](absl::string_view) { return absl::OkStatus(); })
+               : inner_->WriteCheckpoint(shard, kind, last_seq, now, keep);
+    if (saved.ok()) {
+      absl::MutexLock lock(&mu_);
+      saved_.push_back(std::move(state));
+      kinds_.push_back(kind);
+    }
+    return saved;
   }
   absl::StatusOr<int64_t> LegacyMatchIdsThrough() override {
     {

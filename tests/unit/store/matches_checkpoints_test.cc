@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
@@ -731,6 +732,64 @@ TEST_F(SqliteStoreTest, LargeCheckpointIsWrittenInPartsAndOldPartsGo) {
   ASSERT_TRUE(loaded->has_value());
   EXPECT_EQ((*loaded)->last_seq, 20);
   EXPECT_TRUE((*loaded)->state == next) << "the 1.5 MiB state differs";
+}
+
+TEST_F(SqliteStoreTest, CheckpointWrittenInPiecesIsStoredAsItComes) {
+  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  ASSERT_NE(store, nullptr);
+  const std::vector<std::string> pieces = {
+      "head", BigState((3u << 20) / 2, 'p'), "", "tail"};
+  int parts_before_tail = -1;
+  ASSERT_TRUE(
+      store
+          ->WriteCheckpoint(
+              0, CheckpointKind::kFull, 10, kT0,
+              [&](absl::FunctionRef<absl::Status(absl::string_view)> put)
+                  -> absl::Status {
+                for (const std::string& piece : pieces) {
+                  if (piece == "tail") {
+                    // Each piece is committed as it comes.
+                    parts_before_tail =
+                        std::stoi(RawQueryText(FilePath(),
+                                               "SELECT COUNT(*) FROM "
+                                               "engine_checkpoint_parts"));
+                  }
+                  if (absl::Status s = put(piece); !s.ok()) return s;
+                }
+                return absl::OkStatus();
+              })
+          .ok());
+  // "head", the 1.5 MiB piece cut at 1 MiB, nothing for "", "tail".
+  EXPECT_EQ(parts_before_tail, 3);
+  EXPECT_EQ(RawQueryText(FilePath(),
+                         "SELECT COUNT(*) || ' ' || MAX(length(data)) FROM "
+                         "engine_checkpoint_parts"),
+            absl::StrCat("4 ", 1 << 20));
+  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_TRUE((*loaded)->state == absl::StrJoin(pieces, ""))
+      << "the pieces put together differ";
+
+  // A writer that fails half way fails the save; the checkpoint in force
+  // stays, and the parts already stored go with the next save.
+  absl::Status failed = store->WriteCheckpoint(
+      0, CheckpointKind::kFull, 20, kT0,
+      [](absl::FunctionRef<absl::Status(absl::string_view)> put) {
+        if (absl::Status s = put("half"); !s.ok()) return s;
+        return absl::InternalError("the engine gave up");
+      });
+  EXPECT_EQ(failed.code(), absl::StatusCode::kInternal);
+  loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->last_seq, 10);
+  EXPECT_TRUE((*loaded)->state == absl::StrJoin(pieces, ""));
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kFull, 30, kT0, "after").ok());
+  EXPECT_EQ(RawQueryText(FilePath(),
+                         "SELECT group_concat(data) FROM "
+                         "engine_checkpoint_parts"),
+            "after");
 }
 
 TEST_F(SqliteStoreTest, UnfinishedCheckpointIsIgnoredThenDeleted) {
