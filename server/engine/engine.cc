@@ -658,9 +658,14 @@ class Engine::Impl {
   // Evaluates a step filter; with `rec` (a sequence record) its
   // predicate can read the captured properties of the record's steps.
   bool EvalStep(const StepPlan& s, const Plan& p, const char* rec, Ctx& c);
-  // True if the step's EqualityGuard (GuardIndex) rules the event out:
-  // its predicate is false without evaluating it.
-  bool GuardFails(const StepPlan& s);
+  // What the step's EqualityGuard (GuardIndex) says of the event: kFail,
+  // its predicate is false without evaluating it; kPass, only the rest of
+  // the predicate needs evaluating (Predicate::EvalAfterGuard); kNone, no
+  // guard to go by.
+  enum class Guard { kNone, kPass, kFail };
+  Guard CheckGuard(const StepPlan& s);
+  // The step's predicate (not null), after CheckGuard() said `guard`.
+  bool EvalWhere(const StepPlan& s, Guard guard, Ctx& c);
   // False if the event can neither start, advance nor cancel a sequence of
   // `p` (see ProcessSequence).
   bool MayTouchSequence(const Plan& p, Ctx& c);
@@ -754,29 +759,34 @@ void Engine::Impl::Emit(const Plan& p, absl::string_view user,
   m.match_id = MatchIdOf(m, at, legacy_match_ids_through_);
 }
 
-bool Engine::Impl::GuardFails(const StepPlan& s) {
-  if (s.guard < 0) return false;
+Engine::Impl::Guard Engine::Impl::CheckGuard(const StepPlan& s) {
+  if (s.guard < 0) return Guard::kNone;
   switch (guards_.Check(static_cast<uint32_t>(s.guard))) {
     case GuardIndex::Result::kPass:
+      return Guard::kPass;
     case GuardIndex::Result::kUnknown:
-      return false;
+      return Guard::kNone;
     case GuardIndex::Result::kFail:
-      return true;
+      return Guard::kFail;
     case GuardIndex::Result::kMismatch:
       // What evaluating the guard, the predicate's first test, counts.
       ++eval_stats_.type_mismatches;
-      return true;
+      return Guard::kFail;
   }
-  return false;
+  return Guard::kNone;
+}
+
+bool Engine::Impl::EvalWhere(const StepPlan& s, Guard guard, Ctx& c) {
+  return guard == Guard::kPass ? s.where->EvalAfterGuard(c.input, &eval_stats_)
+                               : s.where->Eval(c.input, &eval_stats_);
 }
 
 bool Engine::Impl::EvalStep(const StepPlan& s, const Plan& p, const char* rec,
                             Ctx& c) {
   if (s.where == nullptr) return true;
-  if (GuardFails(s)) return false;
-  if (!s.reads_steps || rec == nullptr) {
-    return s.where->Eval(c.input, &eval_stats_);
-  }
+  const Guard guard = CheckGuard(s);
+  if (guard == Guard::kFail) return false;
+  if (!s.reads_steps || rec == nullptr) return EvalWhere(s, guard, c);
   // Decode the captures of the record's steps for StepProp().
   const size_t nc = p.captures.size();
   if (cap_values_.size() < nc) cap_values_.resize(nc);
@@ -793,7 +803,7 @@ bool Engine::Impl::EvalStep(const StepPlan& s, const Plan& p, const char* rec,
     if (!DecodeCapture(&caps, &cap_values_[i], &cap_present_[i])) break;
   }
   c.input.SetSteps(&p.captures, cap_values_.data(), cap_present_.get());
-  const bool ok = s.where->Eval(c.input, &eval_stats_);
+  const bool ok = EvalWhere(s, guard, c);
   c.input.SetSteps(nullptr, nullptr, nullptr);
   return ok;
 }
@@ -920,9 +930,9 @@ void Engine::Impl::ProcessCount(const Plan& p, uint32_t rule, Ctx& c,
 bool Engine::Impl::MayTouchSequence(const Plan& p, Ctx& c) {
   const absl::string_view name = c.event.name;
   auto may_pass = [&](const StepPlan& s) {
-    return s.where == nullptr ||
-           (!GuardFails(s) &&
-            (s.reads_steps || s.where->Eval(c.input, &eval_stats_)));
+    if (s.where == nullptr) return true;
+    const Guard guard = CheckGuard(s);
+    return guard != Guard::kFail && (s.reads_steps || EvalWhere(s, guard, c));
   };
   for (size_t i = 1; i < p.steps.size(); ++i) {
     if (p.steps[i].event == name && may_pass(p.steps[i])) return true;

@@ -143,6 +143,11 @@ class Node {
   virtual bool Eval(const EvalInput& input, EvalStats* stats) const = 0;
   // The EqualityGuard this node's Eval() needs as its first test, if any.
   virtual std::optional<EqualityGuard> Guard() const { return std::nullopt; }
+  // For a node with a Guard(): appends the nodes that, all true, make this
+  // node true once its guard holds (nothing for a node that is its guard).
+  virtual void AfterGuard(std::vector<const Node*>* rest) const {
+    rest->push_back(this);
+  }
 };
 
 class ConstNode final : public Node {
@@ -174,6 +179,10 @@ class AndNode final : public Node {
   }
   // The left operand is evaluated first, and false ends the evaluation.
   std::optional<EqualityGuard> Guard() const override { return l_->Guard(); }
+  void AfterGuard(std::vector<const Node*>* rest) const override {
+    l_->AfterGuard(rest);
+    rest->push_back(r_.get());
+  }
 
  private:
   std::unique_ptr<Node> l_, r_;
@@ -267,6 +276,10 @@ class CompareNode final : public Node {
     if (op_ != CmpOp::kEq) return std::nullopt;
     if (std::optional<EqualityGuard> g = GuardOf(l_, r_)) return g;
     return GuardOf(r_, l_);
+  }
+  // The guard holding is this comparison being true.
+  void AfterGuard(std::vector<const Node*>* rest) const override {
+    if (!Guard().has_value()) rest->push_back(this);
   }
 
  private:
@@ -373,6 +386,10 @@ class InNode final : public Node {
         return std::nullopt;
     }
   }
+  // The guard holding is the value being in the list.
+  void AfterGuard(std::vector<const Node*>* rest) const override {
+    if (!Guard().has_value()) rest->push_back(this);
+  }
 
  private:
   Operand value_;
@@ -431,9 +448,17 @@ class CompiledPredicate final : public Predicate {
       : text_(std::move(text)),
         root_(std::move(root)),
         refs_(std::move(refs)),
-        guard_(root_->Guard()) {}
+        guard_(root_->Guard()) {
+    if (guard_.has_value()) root_->AfterGuard(&after_guard_);
+  }
   bool Eval(const EvalInput& input, EvalStats* stats) const override {
     return root_->Eval(input, stats);
+  }
+  bool EvalAfterGuard(const EvalInput& input, EvalStats* stats) const override {
+    for (const Node* node : after_guard_) {
+      if (!node->Eval(input, stats)) return false;
+    }
+    return true;
   }
   const ExprRefs& refs() const override { return refs_; }
   const std::optional<EqualityGuard>& guard() const override { return guard_; }
@@ -444,6 +469,8 @@ class CompiledPredicate final : public Predicate {
   std::unique_ptr<Node> root_;
   ExprRefs refs_;
   std::optional<EqualityGuard> guard_;
+  // What is left to evaluate once the guard holds, in order.
+  std::vector<const Node*> after_guard_;
 };
 
 // ---------------------------------------------------------------------------

@@ -108,6 +108,11 @@ class Predicate {
   virtual const ExprRefs& refs() const = 0;
   // The expression's EqualityGuard, if it has one.
   virtual const std::optional<EqualityGuard>& guard() const = 0;
+  // Eval() for an event known to pass guard() (which must exist): only the
+  // rest of the expression is evaluated, e.g. nothing for `props.k == "x"`
+  // and the right side of `props.k == "x" && props.n > 3`.
+  virtual bool EvalAfterGuard(const EvalInput& input,
+                              EvalStats* stats) const = 0;
   // The source text, as written.
   virtual const std::string& text() const = 0;
 };

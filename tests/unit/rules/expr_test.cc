@@ -417,6 +417,44 @@ TEST(ExprTest, GuardIsTheLeadingEqualityOnAProperty) {
   }
 }
 
+TEST(ExprTest, EvalAfterGuardIsEvalWhenTheGuardHolds) {
+  // Guarded predicates, and values of the other properties to try.
+  const char* texts[] = {
+      R"(props.code == "E1")",
+      R"("E1" == props.code && props.n > 3)",
+      R"((props.code == "E1" && props.n > 3) && props.s == "x")",
+      R"(props.code in ["E1", "E2"] && (props.n > 3 || props.s == "x"))",
+      R"(props.code == "E1" && props.s in ["x", "y"] && !(props.n == 4))",
+  };
+  const std::vector<std::map<std::string, Value, std::less<>>> others = {
+      {},
+      {{"n", Num(5)}},
+      {{"n", Num(4)}, {"s", Str("x")}},
+      {{"n", Num(1)}, {"s", Str("y")}},
+      {{"n", Str("5")}, {"s", Num(1)}},
+  };
+  for (const char* text : texts) {
+    auto p = Compile(text);
+    ASSERT_NE(p, nullptr);
+    ASSERT_TRUE(p->guard().has_value()) << text;
+    for (const auto& props : others) {
+      FakeInput input;
+      input.props = props;
+      input.props["code"] = Str("E1");  // the guard holds
+      EvalStats full, rest;
+      EXPECT_EQ(p->EvalAfterGuard(input, &rest), p->Eval(input, &full)) << text;
+      EXPECT_EQ(rest.type_mismatches, full.type_mismatches) << text;
+    }
+  }
+  // Only the rest is evaluated: the guard's property is not even read.
+  FakeInput no_code;
+  no_code.props["n"] = Num(5);
+  EXPECT_TRUE(Compile(R"(props.code == "E1" && props.n > 3)")
+                  ->EvalAfterGuard(no_code, nullptr));
+  EXPECT_TRUE(
+      Compile(R"(props.code in ["E1"])")->EvalAfterGuard(no_code, nullptr));
+}
+
 struct ErrorCase {
   std::string text;
   int offset;
