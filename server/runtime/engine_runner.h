@@ -48,10 +48,11 @@ struct RunnerOptions {
   // (plus a tick) after its first match was found: every match writes
   // index entries at random pages of the matches table, which the matches
   // of one transaction share (BENCHMARKS.md: ~1.5 pages per match in
-  // batches of 300, ~0.7 in batches of 1,000). A caller of AfterCaughtUp,
+  // batches of 300, ~0.8 in batches of 900, ~0.4 in batches of 3,000,
+  // and a quarter less CPU from 900 to 3,000). A caller of AfterCaughtUp,
   // a deletion, a reload and a checkpoint still get them stored at once.
   size_t batch_matches_above = 1000;
-  absl::Duration match_batch_delay = absl::Milliseconds(100);
+  absl::Duration match_batch_delay = absl::Milliseconds(250);
   // Called on the engine thread with the matches just stored (also those
   // found while replaying at start, which may have been stored before: the
   // receiver must be idempotent). Must not block for long.
