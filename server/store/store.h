@@ -473,11 +473,12 @@ class Store {
   // leaves the checkpoint in force as it was). FAILED_PRECONDITION for a
   // delta when the shard has no checkpoint.
   //
-  // The checkpoint comes in pieces: `write` is called once and hands the
-  // checkpoint, in order, to the function it is given, a piece per call
-  // (their concatenation is the checkpoint; an error it returns is to be
-  // returned). Each piece is stored as it comes, so the caller never needs
-  // the whole checkpoint in memory. An error from `write` fails the save.
+  // The checkpoint comes in pieces: `write` is called once, with a `put`
+  // function, and calls `put` with each piece in order (the pieces put
+  // together are the checkpoint). Each piece is stored as it comes, so the
+  // caller never needs the whole checkpoint in memory. `write` should stop
+  // and return the error when `put` fails; any error from `write` fails
+  // the save.
   using CheckpointPieces = absl::FunctionRef<absl::Status(
       absl::FunctionRef<absl::Status(absl::string_view piece)> put)>;
   virtual absl::Status WriteCheckpoint(int shard, CheckpointKind kind,
