@@ -26,10 +26,9 @@
 // jemalloc's options, read when it starts (MALLOC_CONF in the environment
 // still overrides them). thp:always lets the kernel back the heap with
 // transparent huge pages: the engine's per-user state (~100 MB for a
-// million users) is read at random, one TLB miss per 4 KiB page otherwise,
-// and a checkpoint writes tens of MB into fresh memory, a page fault per
-// 4 KiB (BENCHMARKS.md: +4-5% stream ingest with 100 rules, and shorter
-// stalls). Without THP in the kernel it changes nothing.
+// million users) is read at random, one TLB miss per 4 KiB page otherwise
+// (BENCHMARKS.md: +4-5% stream ingest with 100 rules, and shorter stalls).
+// Without THP in the kernel it changes nothing.
 extern "C" {
 const char* malloc_conf = "thp:always";
 }

@@ -1311,8 +1311,9 @@ absl::Status Engine::Impl::WriteCheckpoint(bool delta, size_t piece_bytes,
                                            CheckpointPut put) {
   std::string piece;
   // A piece is flushed once it reaches piece_bytes: room for one more user
-  // besides avoids growing the buffer for most.
-  piece.reserve(piece_bytes + 4096);
+  // besides avoids growing the buffer for most (a piece size beyond what a
+  // buffer should hold up front just grows it).
+  piece.reserve(std::min(piece_bytes, size_t{64} << 20) + 4096);
   return WriteCheckpointTo(delta, &piece, piece_bytes, [&]() -> absl::Status {
     if (piece.empty()) return absl::OkStatus();
     absl::Status s = put(piece);

@@ -468,7 +468,8 @@ absl::Status EngineRunner::SaveCheckpoint() {
                      : engine_.WriteCheckpoint(kCheckpointPieceBytes, counted);
       });
   if (!saved.ok()) {
-    // The engine's changes were handed over: only a full one can follow.
+    // The engine may have handed its changes over (all pieces written, the
+    // store's switch failed): only a full one can follow.
     chain_ok_ = false;
     spdlog::error("engine: checkpoint failed, will retry: {}",
                   saved.ToString());
