@@ -227,12 +227,19 @@ class ProgressLine {
   std::thread thread_;
 };
 
+// Wall time of a timed section, and its part spent in wait_processed.
+struct Timed {
+  absl::Duration elapsed;
+  std::optional<absl::Duration> processed_wait;
+  absl::Status processed;
+};
+
 // Runs `body(i)` on `n` threads; times the section between all threads being
 // ready (each calls ready.DecrementCount() then waits for `go`) and all of
-// them returning.
+// them returning, plus options.wait_processed.
 template <typename Body>
-absl::Duration RunTimed(const LoadOptions& options, const std::string& mode,
-                        uint64_t total, Shared& shared, size_t n, Body body) {
+Timed RunTimed(const LoadOptions& options, const std::string& mode,
+               uint64_t total, Shared& shared, size_t n, Body body) {
   absl::BlockingCounter ready(static_cast<int>(n));
   absl::Notification go;
   std::vector<std::thread> threads;
@@ -247,17 +254,24 @@ absl::Duration RunTimed(const LoadOptions& options, const std::string& mode,
     ProgressLine progress(options.progress, mode, total, shared.acked_events);
     for (std::thread& t : threads) t.join();
   }
-  const absl::Duration elapsed = absl::Now() - start;
+  Timed timed;
+  if (options.wait_processed) {
+    const absl::Time answered = absl::Now();
+    timed.processed = options.wait_processed();
+    timed.processed_wait = absl::Now() - answered;
+  }
+  timed.elapsed = absl::Now() - start;
   if (options.on_stop) options.on_stop();
-  return elapsed;
+  return timed;
 }
 
-LoadResult Merge(std::string mode, uint64_t events, absl::Duration elapsed,
+LoadResult Merge(std::string mode, uint64_t events, const Timed& timed,
                  std::vector<Counters>& counters, Shared& shared) {
   LoadResult result;
   result.mode = std::move(mode);
   result.events = events;
-  result.elapsed = elapsed;
+  result.elapsed = timed.elapsed;
+  result.processed_wait = timed.processed_wait;
   for (Counters& c : counters) {
     result.accepted += c.accepted;
     result.duplicates += c.duplicates;
@@ -270,6 +284,13 @@ LoadResult Merge(std::string mode, uint64_t events, absl::Duration elapsed,
   }
   std::sort(result.latencies_ms.begin(), result.latencies_ms.end());
   result.error_samples = shared.TakeSamples();
+  if (!timed.processed.ok()) {
+    ++result.protocol_errors;
+    result.error_samples.push_back(
+        absl::StrCat("waiting for the server to process what it "
+                     "acknowledged: ",
+                     timed.processed.ToString()));
+  }
   return result;
 }
 
@@ -320,7 +341,7 @@ absl::StatusOr<LoadResult> RunUnary(
     if (options.on_start) options.on_start();
     paced_start = Clock::now();
   };
-  const absl::Duration elapsed = RunTimed(
+  const Timed timed_section = RunTimed(
       timed, "unary", total, shared, options.callers,
       [&](size_t caller, absl::BlockingCounter& ready, absl::Notification& go) {
         Counters& c = counters[caller];
@@ -382,7 +403,7 @@ absl::StatusOr<LoadResult> RunUnary(
               response.rejected(), c, shared));
         }
       });
-  return Merge("unary", total, elapsed, counters, shared);
+  return Merge("unary", total, timed_section, counters, shared);
 }
 
 absl::StatusOr<LoadResult> RunStream(
@@ -396,7 +417,7 @@ absl::StatusOr<LoadResult> RunStream(
 
   Shared shared;
   std::vector<Counters> counters(batches.size());
-  const absl::Duration elapsed = RunTimed(
+  const Timed timed_section = RunTimed(
       options, "stream", total, shared, batches.size(),
       [&](size_t s, absl::BlockingCounter& ready, absl::Notification& go) {
         Counters& c = counters[s];
@@ -498,7 +519,7 @@ absl::StatusOr<LoadResult> RunStream(
                                      GrpcStatusText(status)));
         }
       });
-  return Merge("stream", total, elapsed, counters, shared);
+  return Merge("stream", total, timed_section, counters, shared);
 }
 
 }  // namespace hark::bench

@@ -9,9 +9,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "hark/v1/ingest.pb.h"
@@ -38,6 +40,13 @@ struct LoadOptions {
   // ends; used to sample CPU counters over exactly the timed section.
   std::function<void()> on_start;
   std::function<void()> on_stop;
+  // Called on the coordinating thread once every caller is done, inside the
+  // timed section (before on_stop): waits until the server has also done
+  // the work it defers past the acknowledgement (harkd: its engine has
+  // matched every acknowledged event and stored the matches), so that work
+  // is timed too and none of it spills into the next mode. An error is
+  // counted as a protocol error. Null: the section ends at the last answer.
+  std::function<absl::Status()> wait_processed;
   // Unary only: at most this many events per second over the timed section
   // (request i is not sent before start + events before it / rate); 0 means
   // as fast as the callers go.
@@ -68,6 +77,9 @@ struct LoadResult {
   std::vector<std::string> error_samples;
   // Wall time of the timed section.
   absl::Duration elapsed;
+  // The part of it after the last answer, spent in wait_processed (none
+  // without one).
+  std::optional<absl::Duration> processed_wait;
   // Sorted ascending, in milliseconds: per TrackEvents call (first send to
   // answer, retries included) or per stream batch (Write() to its ack).
   std::vector<double> latencies_ms;

@@ -39,6 +39,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "hark/v1/admin.grpc.pb.h"
+#include "hark/v1/rules.grpc.pb.h"
 #include "server/store/baseline.h"
 #include "server/store/store.h"
 
@@ -64,7 +65,12 @@ server in between, and reports harkd's rate as a fraction of it.
 
 By default it starts its own harkd on 127.0.0.1 (a port the kernel picks)
 with a fresh temporary folder, reads the ingest key harkd writes there,
-stops harkd with SIGTERM at the end and removes the folder.
+stops harkd with SIGTERM at the end and removes the folder. A mode's timed
+section then ends only when that harkd's engine has also matched every
+acknowledged event and stored the matches (one Rules.ListMatches call,
+which answers once it has caught up), so rules loaded with
+--harkd-flag=--rules=DIR are timed in full and none of their work spills
+into the next mode.
 
 Target:
   --harkd=PATH          harkd binary to start. Default: the harkd built
@@ -439,6 +445,19 @@ void PrintText(const Flags& flags, const std::string& target,
   std::printf(
       "\nLatency: unary = one TrackEvents call, send to answer; stream = one "
       "batch, Write() to its ack.\n");
+  std::string waits;
+  for (const ModeReport& m : modes) {
+    if (!m.load.processed_wait.has_value()) continue;
+    absl::StrAppendFormat(&waits, "%s%s %.1f ms", waits.empty() ? "" : ", ",
+                          m.load.mode,
+                          absl::ToDoubleMilliseconds(*m.load.processed_wait));
+  }
+  if (!waits.empty()) {
+    std::printf(
+        "Timed section: until harkd's engine had matched every acknowledged "
+        "event and stored the matches (after the last ack: %s).\n",
+        waits.c_str());
+  }
 
   std::printf("\nCPU during the timed section (cores = CPU s / wall s):\n");
   for (const ModeReport& m : modes) {
@@ -515,6 +534,10 @@ void PrintJson(const Flags& flags, const std::string& target,
         l.LatencyPercentile(100), l.latencies_ms.size(), l.accepted,
         l.duplicates, l.rejected, l.unanswered, l.protocol_errors, l.retries,
         cpu.client_seconds / wall, cpu.server_seconds / wall);
+    if (l.processed_wait.has_value()) {
+      absl::StrAppendFormat(&out, ",\"processed_wait_seconds\":%.4f",
+                            absl::ToDoubleSeconds(*l.processed_wait));
+    }
     if (ceiling.has_value() && *ceiling > 0) {
       absl::StrAppendFormat(&out, ",\"ratio_to_ceiling\":%.4f",
                             l.events_per_second() / *ceiling);
@@ -591,6 +614,28 @@ absl::StatusOr<uint64_t> StoredEvents(const std::string& address,
   return response.events_stored();
 }
 
+// Returns once a started harkd's engine has matched every event it
+// acknowledged and stored the matches: Rules.ListMatches answers only then
+// (read-your-writes), so one call with the smallest page is the barrier.
+absl::Status EngineCaughtUp(const std::string& address,
+                            const std::string& admin_key) {
+  auto stub = hark::v1::Rules::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + admin_key);
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::minutes(5));
+  hark::v1::ListMatchesRequest request;
+  request.set_page_size(1);
+  hark::v1::ListMatchesResponse response;
+  grpc::Status status = stub->ListMatches(&context, request, &response);
+  if (!status.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("Rules.ListMatches failed: ", status.error_message()));
+  }
+  return absl::OkStatus();
+}
+
 int Run(const Flags& flags) {
   auto dir_or = hark::bench::TempDir::Create();
   if (!dir_or.ok()) {
@@ -633,6 +678,11 @@ int Run(const Flags& flags) {
     }
     load.key = *key;
     admin_key = harkd->Key("admin").value_or("");
+    if (!admin_key.empty()) {
+      load.wait_processed = [address = harkd->address(), admin_key] {
+        return EngineCaughtUp(address, admin_key);
+      };
+    }
     load.address = harkd->address();
     target = absl::StrCat(
         "harkd started by hark-bench (", flags.harkd, ") on ", harkd->address(),
