@@ -11,9 +11,15 @@
 
 namespace hark {
 
-// Writes `t` into `out`, flooring to whole microseconds; times before 1970
+// A Timestamp's two fields.
+struct TimestampFields {
+  int64_t seconds;
+  int32_t nanos;
+};
+
+// `t` as Timestamp fields, floored to whole microseconds; times before 1970
 // get a negative `seconds` and non-negative `nanos`, as Timestamp requires.
-inline void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+inline TimestampFields ToTimestampFields(absl::Time t) {
   const int64_t micros = absl::ToUnixMicros(t);
   int64_t seconds = micros / 1000000;
   int64_t rest = micros % 1000000;
@@ -21,8 +27,14 @@ inline void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
     rest += 1000000;
     --seconds;
   }
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(rest * 1000));
+  return {seconds, static_cast<int32_t>(rest * 1000)};
+}
+
+// Writes `t` into `out` (see ToTimestampFields).
+inline void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  const TimestampFields f = ToTimestampFields(t);
+  out->set_seconds(f.seconds);
+  out->set_nanos(f.nanos);
 }
 
 // The instant `ts` names (validation of its range is the caller's).

@@ -160,6 +160,31 @@ bool PayloadProperties::Scan() const {
       });
 }
 
+bool PropertyEntries(absl::string_view payload,
+                     std::vector<absl::string_view>* entries) {
+  entries->clear();
+  hark::v1::Value value;
+  return ReadFields(
+      payload, kEventTags, [&](uint32_t, absl::string_view entry_bytes) {
+        bool well_formed = true;
+        if (!ReadFields(entry_bytes, kEntryTags,
+                        [&](uint32_t tag, absl::string_view b) {
+                          well_formed &=
+                              tag == kKeyTag
+                                  ? WireFormatLite::VerifyUtf8String(
+                                        b.data(), static_cast<int>(b.size()),
+                                        WireFormatLite::PARSE,
+                                        "hark.v1.Event.properties")
+                                  : DecodeValue(b, &value);
+                          return well_formed;
+                        })) {
+          return false;
+        }
+        entries->push_back(entry_bytes);
+        return true;
+      });
+}
+
 const hark::v1::Value* PayloadProperties::Prop(absl::string_view key) const {
   if (!scanned_) {
     scanned_ = true;

@@ -80,6 +80,16 @@ class PayloadProperties final : public PropertySource {
   mutable size_t used_ = 0;
 };
 
+// The entries of the `properties` map of a serialized hark.v1.Event, each
+// the bytes of one map entry (its key and value fields), in the payload's
+// order: another message's map<string, Value> takes them as they are
+// (runtime::MatchContextWriter), without the event being parsed. Checked as
+// a parse would check them (keys and string values UTF-8, values well
+// formed), so that the message they go into parses. False, with `entries`
+// unspecified, if the payload does not parse as an Event.
+bool PropertyEntries(absl::string_view payload,
+                     std::vector<absl::string_view>* entries);
+
 }  // namespace hark::engine
 
 #endif  // HARK_SERVER_ENGINE_EVENT_REF_H_

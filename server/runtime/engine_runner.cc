@@ -8,10 +8,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "hark/proto_time.h"
 #include "hark/status_macros.h"
 #include "hark/thread_name.h"
-#include "hark/v1/rules.pb.h"
 #include "spdlog/spdlog.h"
 
 namespace hark::runtime {
@@ -25,8 +23,8 @@ constexpr int kShard = 0;
 constexpr size_t kCheckpointPieceBytes = (size_t{1} << 20) - (size_t{64} << 10);
 
 // The alias of step `step` of `rule_id`'s sequence, if it has one.
-std::string StepAlias(const rules::RuleSet& set, absl::string_view rule_id,
-                      int step) {
+absl::string_view StepAlias(const rules::RuleSet& set,
+                            absl::string_view rule_id, int step) {
   const rules::Rule* rule = set.Find(rule_id);
   if (rule == nullptr || step < 0) return "";
   const auto* sequence = std::get_if<rules::SequencePattern>(&rule->pattern);
@@ -58,13 +56,13 @@ void TraitCache::Set(const store::TraitRecord& trait) {
 
 void TraitCache::Erase(absl::string_view user_id) { users_.erase(user_id); }
 
-google::protobuf::Map<std::string, hark::v1::Value> TraitCache::Snapshot(
-    absl::string_view user_id) const {
-  google::protobuf::Map<std::string, hark::v1::Value> out;
+void TraitCache::ForEach(
+    absl::string_view user_id,
+    absl::FunctionRef<void(absl::string_view, const hark::v1::Value&)> fn)
+    const {
   auto user = users_.find(user_id);
-  if (user == users_.end()) return out;
-  for (const auto& [key, entry] : user->second) out[key] = entry.value;
-  return out;
+  if (user == users_.end()) return;
+  for (const auto& [key, entry] : user->second) fn(key, entry.value);
 }
 
 EngineRunner::EngineRunner(store::Store* store, const Clock* clock,
@@ -367,27 +365,16 @@ void EngineRunner::CollectMatches(const std::deque<Batch>& fed) {
   if (unstored_.empty()) unstored_since_ = now;
   unstored_.reserve(unstored_.size() + matches_.size());
   for (const engine::MatchOut& match : matches_) {
-    hark::v1::Match context;
-    context.set_match_id(match.match_id);
-    context.set_rule_id(match.rule_id);
-    context.set_rule_version(match.rule_version);
-    context.set_user_id(match.user_id);
-    context.set_group_key(match.group_key);
-    SetTimestamp(match.matched_at, context.mutable_matched_at());
+    context_.Start(match);
     for (const engine::MatchedEventRef& ref : match.events) {
-      hark::v1::MatchedEvent* out = context.add_events();
-      out->set_alias(StepAlias(engine_.rules(), match.rule_id, ref.step));
-      SetTimestamp(ref.time, out->mutable_timestamp());
       auto it = by_seq.find(ref.seq);
-      if (it == by_seq.end()) continue;
-      hark::v1::Event event;
-      if (event.ParseFromString(it->second->payload)) {
-        out->set_event_id(event.event_id());
-        out->set_name(event.name());
-        *out->mutable_properties() = event.properties();
-      }
+      context_.AddEvent(StepAlias(engine_.rules(), match.rule_id, ref.step),
+                        ref.time, it == by_seq.end() ? nullptr : it->second);
     }
-    *context.mutable_traits() = traits_.Snapshot(match.user_id);
+    traits_.ForEach(match.user_id,
+                    [this](absl::string_view key, const hark::v1::Value& v) {
+                      context_.AddTrait(key, v);
+                    });
 
     store::MatchRecord& record = unstored_.emplace_back();
     record.match_id = match.match_id;
@@ -398,7 +385,7 @@ void EngineRunner::CollectMatches(const std::deque<Batch>& fed) {
     record.matched_at = match.matched_at;
     record.at_deadline = match.at_deadline;
     record.created_at = now;
-    record.context = context.SerializeAsString();
+    record.context = context_.Take();
   }
   matches_.clear();
 }

@@ -17,6 +17,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -24,6 +25,7 @@
 #include "hark/clock.h"
 #include "server/engine/engine.h"
 #include "server/rules/rule_set.h"
+#include "server/runtime/match_context.h"
 #include "server/store/store.h"
 
 namespace hark::runtime {
@@ -70,9 +72,11 @@ class TraitCache final : public engine::TraitSource {
   void Set(const store::TraitRecord& trait);
   // Forgets every trait of the user (a deleted user).
   void Erase(absl::string_view user_id);
-  // The user's traits (empty map if none).
-  google::protobuf::Map<std::string, hark::v1::Value> Snapshot(
-      absl::string_view user_id) const;
+  // Calls `fn(key, value)` for each trait of the user (none if unknown).
+  void ForEach(
+      absl::string_view user_id,
+      absl::FunctionRef<void(absl::string_view, const hark::v1::Value&)> fn)
+      const;
 
  private:
   struct Entry {
@@ -241,6 +245,8 @@ class EngineRunner {
   // The properties of the event being processed (ProcessEvent).
   engine::PayloadProperties props_;
   TraitCache traits_;
+  // Writes each match's context (CollectMatches).
+  MatchContextWriter context_;
   // Matches found and not given their context yet.
   std::vector<engine::MatchOut> matches_;
   // Matches with their context, not stored yet; the first was found at
