@@ -345,6 +345,10 @@ void EngineRunner::CollectMatches(const std::deque<Batch>& fed) {
       }
     }
   }
+  // Once each, in log order: matches of several rules often share events,
+  // and neighbours in the log share B-tree pages.
+  std::sort(seqs.begin(), seqs.end());
+  seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
   absl::StatusOr<std::vector<store::EventRecord>> events =
       store_->GetEventsBySeq(seqs);
   if (!events.ok()) {
