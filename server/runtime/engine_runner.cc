@@ -421,7 +421,8 @@ bool EngineRunner::FlushMatches() {
 bool EngineRunner::MayBatchMatches(absl::Time now) const {
   const size_t busy = options_.batch_matches_above;
   return (matches_this_second_ > busy || matches_last_second_ > busy) &&
-         now - unstored_since_ < options_.match_batch_delay;
+         now - unstored_since_ < options_.match_batch_delay &&
+         unstored_.size() < options_.match_batch_max;
 }
 
 absl::Status EngineRunner::SaveCheckpoint() {

@@ -47,14 +47,18 @@ struct RunnerOptions {
   // batches), for trigger latency, until more than `batch_matches_above`
   // were found in the current or the previous second. Under such a load
   // they are stored in batches instead, each at most `match_batch_delay`
-  // (plus a tick) after its first match was found: every match writes
-  // index entries at random pages of the matches table, which the matches
-  // of one transaction share (BENCHMARKS.md: ~1.5 pages per match in
-  // batches of 300, ~0.8 in batches of 900, ~0.4 in batches of 3,000,
-  // and a quarter less CPU from 900 to 3,000). A caller of AfterCaughtUp,
-  // a deletion, a reload and a checkpoint still get them stored at once.
+  // (plus a tick) after its first match was found, or as soon as it holds
+  // `match_batch_max` matches (which bounds the memory they take): every
+  // match writes index entries at random pages of the matches table, which
+  // the matches of one transaction share (BENCHMARKS.md: ~1.5 pages per
+  // match in batches of 300, ~0.8 in batches of 900, ~0.4 in batches of
+  // 3,000, and a quarter less CPU from 900 to 3,000; 1 s instead of 250 ms
+  // made hark-bench's streams with 100 rules 7% faster). A caller of
+  // AfterCaughtUp, a deletion, a reload and a checkpoint still get them
+  // stored at once.
   size_t batch_matches_above = 1000;
-  absl::Duration match_batch_delay = absl::Milliseconds(250);
+  absl::Duration match_batch_delay = absl::Seconds(1);
+  size_t match_batch_max = 20000;
   // Called on the engine thread with the matches just stored (also those
   // found while replaying at start, which may have been stored before: the
   // receiver must be idempotent). Must not block for long.

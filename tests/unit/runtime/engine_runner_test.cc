@@ -700,5 +700,33 @@ TEST_F(EngineRunnerTest, AHeavyMatchLoadIsStoredInBatches) {
                                          "errors u3", "errors u4"));
 }
 
+// A batch is stored as soon as it holds match_batch_max matches, however
+// long its delay.
+TEST_F(EngineRunnerTest, AFullBatchOfMatchesIsStoredAtOnce) {
+  RunnerOptions options;
+  options.batch_matches_above = 2;
+  options.match_batch_delay = absl::Hours(1);
+  options.match_batch_max = 2;
+  Start(options);
+  int minute = 0;
+  auto three_errors = [&](const std::string& user) {
+    for (int i = 0; i < 3; ++i) Send(user, "error", absl::Minutes(++minute));
+  };
+  for (const char* user : {"u0", "u1", "u2"}) three_errors(user);
+  Settle();
+  EXPECT_EQ(runner_->stats().matches_stored, 3u);
+
+  three_errors("u3");  // waits for a second match
+  RunnerStats stats =
+      WaitForStats([](const RunnerStats& s) { return s.engine.events == 12; });
+  EXPECT_EQ(stats.matches_stored, 3u);
+  EXPECT_EQ(stats.matches_unstored, 1u);
+
+  three_errors("u4");  // the batch is full: stored, the clock unmoved
+  stats =
+      WaitForStats([](const RunnerStats& s) { return s.matches_stored == 5; });
+  EXPECT_EQ(stats.matches_unstored, 0u);
+}
+
 }  // namespace
 }  // namespace hark::runtime
