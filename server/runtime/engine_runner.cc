@@ -367,8 +367,9 @@ void EngineRunner::CollectMatches(const std::deque<Batch>& fed) {
   }
   matches_this_second_ += matches_.size();
   if (unstored_.empty()) unstored_since_ = now;
-  unstored_.reserve(unstored_.size() + matches_.size());
-  for (const engine::MatchOut& match : matches_) {
+  // No reserve() of the exact size here: rounds add to a batch for up to a
+  // second (MayBatchMatches), and each would move the whole batch again.
+  for (engine::MatchOut& match : matches_) {
     context_.Start(match);
     for (const engine::MatchedEventRef& ref : match.events) {
       auto it = by_seq.find(ref.seq);
@@ -380,12 +381,13 @@ void EngineRunner::CollectMatches(const std::deque<Batch>& fed) {
                       context_.AddTrait(key, v);
                     });
 
+    // matches_ is cleared below: its strings move.
     store::MatchRecord& record = unstored_.emplace_back();
-    record.match_id = match.match_id;
-    record.rule_id = match.rule_id;
-    record.rule_version = match.rule_version;
-    record.user_id = match.user_id;
-    record.group_key = match.group_key;
+    record.match_id = std::move(match.match_id);
+    record.rule_id = std::move(match.rule_id);
+    record.rule_version = std::move(match.rule_version);
+    record.user_id = std::move(match.user_id);
+    record.group_key = std::move(match.group_key);
     record.matched_at = match.matched_at;
     record.at_deadline = match.at_deadline;
     record.created_at = now;
