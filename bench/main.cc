@@ -594,6 +594,13 @@ absl::StatusOr<double> MeasureCeiling(const Flags& flags,
   return rate;
 }
 
+// A call to a started harkd with its admin key, given `deadline`.
+void AdminCall(grpc::ClientContext* context, const std::string& admin_key,
+               std::chrono::seconds deadline) {
+  context->AddMetadata("authorization", "Bearer " + admin_key);
+  context->set_deadline(std::chrono::system_clock::now() + deadline);
+}
+
 // Asks a started harkd how many events it stored; a check that acknowledged
 // means stored.
 absl::StatusOr<uint64_t> StoredEvents(const std::string& address,
@@ -601,9 +608,7 @@ absl::StatusOr<uint64_t> StoredEvents(const std::string& address,
   auto stub = hark::v1::Admin::NewStub(
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
-  context.AddMetadata("authorization", "Bearer " + admin_key);
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(30));
+  AdminCall(&context, admin_key, std::chrono::seconds(30));
   hark::v1::GetStatsResponse response;
   grpc::Status status =
       stub->GetStats(&context, hark::v1::GetStatsRequest(), &response);
@@ -622,9 +627,7 @@ absl::Status EngineCaughtUp(const std::string& address,
   auto stub = hark::v1::Rules::NewStub(
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
-  context.AddMetadata("authorization", "Bearer " + admin_key);
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::minutes(5));
+  AdminCall(&context, admin_key, std::chrono::minutes(5));
   hark::v1::ListMatchesRequest request;
   request.set_page_size(1);
   hark::v1::ListMatchesResponse response;
