@@ -332,32 +332,6 @@ const store::EventRecord* EngineRunner::FedEvent(const std::deque<Batch>& fed,
 
 void EngineRunner::CollectMatches(const std::deque<Batch>& fed) {
   if (matches_.empty()) return;
-  // Matched events of the batches just fed are at hand; the others (earlier
-  // steps, counted events, deadlines) come from the log.
-  absl::flat_hash_map<int64_t, const store::EventRecord*> by_seq;
-  std::vector<int64_t> seqs;
-  for (const engine::MatchOut& match : matches_) {
-    for (const engine::MatchedEventRef& ref : match.events) {
-      if (const store::EventRecord* e = FedEvent(fed, ref.seq)) {
-        by_seq[ref.seq] = e;
-      } else {
-        seqs.push_back(ref.seq);
-      }
-    }
-  }
-  // Once each, in log order: matches of several rules often share events,
-  // and neighbours in the log share B-tree pages.
-  std::sort(seqs.begin(), seqs.end());
-  seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
-  absl::StatusOr<std::vector<store::EventRecord>> events =
-      store_->GetEventsBySeq(seqs);
-  if (!events.ok()) {
-    spdlog::error("engine: cannot load matched events, will retry: {}",
-                  events.status().ToString());
-    return;
-  }
-  for (const store::EventRecord& e : *events) by_seq[e.seq] = &e;
-
   const absl::Time now = clock_->Now();
   if (now - match_second_ >= absl::Seconds(1)) {
     matches_last_second_ =
@@ -370,19 +344,28 @@ void EngineRunner::CollectMatches(const std::deque<Batch>& fed) {
   // No reserve() of the exact size here: rounds add to a batch for up to a
   // second (MayBatchMatches), and each would move the whole batch again.
   for (engine::MatchOut& match : matches_) {
-    context_.Start(match);
+    Unstored& u = unstored_.emplace_back();
     for (const engine::MatchedEventRef& ref : match.events) {
-      auto it = by_seq.find(ref.seq);
-      context_.AddEvent(StepAlias(engine_.rules(), match.rule_id, ref.step),
-                        ref.time, it == by_seq.end() ? nullptr : it->second);
+      // Matched events of the batches just fed are at hand; the others
+      // (earlier steps, counted events, deadlines) come from the log when
+      // the match is stored.
+      if (!held_.contains(ref.seq)) {
+        if (const store::EventRecord* e = FedEvent(fed, ref.seq)) {
+          held_.emplace(ref.seq, *e);
+        }
+      }
+      u.events.push_back(UnstoredEvent{
+          ref.seq, ref.time,
+          std::string(StepAlias(engine_.rules(), match.rule_id, ref.step))});
     }
+    // What is of this moment goes into the context now: the traits.
+    context_.Start(match);
     traits_.ForEach(match.user_id,
                     [this](absl::string_view key, const hark::v1::Value& v) {
                       context_.AddTrait(key, v);
                     });
-
     // matches_ is cleared below: its strings move.
-    store::MatchRecord& record = unstored_.emplace_back();
+    store::MatchRecord& record = u.record;
     record.match_id = std::move(match.match_id);
     record.rule_id = std::move(match.rule_id);
     record.rule_version = std::move(match.rule_version);
@@ -398,14 +381,49 @@ void EngineRunner::CollectMatches(const std::deque<Batch>& fed) {
 
 void EngineRunner::StoreMatches() {
   if (unstored_.empty()) return;
-  absl::Status stored = store_->AppendMatches(unstored_);
-  if (!stored.ok()) {
-    spdlog::error("engine: cannot store {} matches, will retry: {}",
-                  unstored_.size(), stored.ToString());
+  // The matched events not held since they were fed, from the log in one
+  // read for the whole batch: once each, in log order (matches of several
+  // rules often share events, and neighbours in the log share pages).
+  std::vector<int64_t> seqs;
+  for (const Unstored& u : unstored_) {
+    for (const UnstoredEvent& e : u.events) {
+      if (!held_.contains(e.seq)) seqs.push_back(e.seq);
+    }
+  }
+  std::sort(seqs.begin(), seqs.end());
+  seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
+  absl::StatusOr<std::vector<store::EventRecord>> read =
+      store_->GetEventsBySeq(seqs);
+  if (!read.ok()) {
+    spdlog::error("engine: cannot load matched events, will retry: {}",
+                  read.status().ToString());
     return;
   }
+  absl::flat_hash_map<int64_t, const store::EventRecord*> by_seq;
+  by_seq.reserve(held_.size() + read->size());
+  for (const auto& [seq, e] : held_) by_seq[seq] = &e;
+  for (const store::EventRecord& e : *read) by_seq[e.seq] = &e;
+
   std::vector<store::MatchRecord> records;
-  records.swap(unstored_);
+  records.reserve(unstored_.size());
+  for (const Unstored& u : unstored_) {
+    store::MatchRecord& record = records.emplace_back(u.record);
+    context_.Continue(std::move(record.context));
+    for (const UnstoredEvent& e : u.events) {
+      auto it = by_seq.find(e.seq);
+      context_.AddEvent(e.alias, e.time,
+                        it == by_seq.end() ? nullptr : it->second);
+    }
+    record.context = context_.Take();
+  }
+  absl::Status stored = store_->AppendMatches(records);
+  if (!stored.ok()) {
+    spdlog::error("engine: cannot store {} matches, will retry: {}",
+                  records.size(), stored.ToString());
+    return;
+  }
+  unstored_.clear();
+  held_.clear();
   {
     absl::MutexLock lock(&mu_);
     stats_.matches_stored += records.size();

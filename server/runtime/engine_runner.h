@@ -223,11 +223,12 @@ class EngineRunner {
   // Steps 2-6 of DeleteUser(), once step 1 is done.
   void RunDeletion(PendingDeletion& deletion);
   void ProcessEvent(int64_t seq, const store::EventRecord& record);
-  // Gives the engine's matches their context (as records in
-  // `unstored_`), taking the matched events that are in `fed` from there
-  // and the others from the log. Engine thread only.
+  // Moves the engine's matches to `unstored_`, with what their context
+  // must take from this moment: the user's traits, and the matched events
+  // that `fed` holds (into held_). Engine thread only.
   void CollectMatches(const std::deque<Batch>& fed = {});
-  // Stores `unstored_`.
+  // Writes the contexts of `unstored_` (the matched events not held come
+  // from the log, in one read) and stores them.
   void StoreMatches();
   // Both; true if no match is left unstored.
   bool FlushMatches();
@@ -249,14 +250,26 @@ class EngineRunner {
   // The properties of the event being processed (ProcessEvent).
   engine::PayloadProperties props_;
   TraitCache traits_;
-  // Writes each match's context (CollectMatches).
+  // Writes each match's context (CollectMatches, then StoreMatches).
   MatchContextWriter context_;
-  // Matches found and not given their context yet.
+  // Matches found and not collected yet.
   std::vector<engine::MatchOut> matches_;
-  // Matches with their context, not stored yet; the first was found at
-  // unstored_since_.
-  std::vector<store::MatchRecord> unstored_;
+  // Matches collected and not stored yet; the first was found at
+  // unstored_since_. A record's context holds its match's fields and
+  // traits; its events are written by StoreMatches.
+  struct UnstoredEvent {
+    int64_t seq;
+    absl::Time time;
+    std::string alias;  // of the rule set the match was found with
+  };
+  struct Unstored {
+    store::MatchRecord record;
+    std::vector<UnstoredEvent> events;
+  };
+  std::vector<Unstored> unstored_;
   absl::Time unstored_since_;
+  // Matched events of unstored_ taken from the batches they came in.
+  absl::flat_hash_map<int64_t, store::EventRecord> held_;
   // Matches found in the current second (from match_second_) and the one
   // before.
   absl::Time match_second_ = absl::InfinitePast();

@@ -100,4 +100,8 @@ void MatchContextWriter::AddTrait(absl::string_view key,
 
 std::string MatchContextWriter::Take() { return std::move(out_); }
 
+void MatchContextWriter::Continue(std::string context) {
+  out_ = std::move(context);
+}
+
 }  // namespace hark::runtime

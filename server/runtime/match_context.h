@@ -9,7 +9,8 @@
 // the message the fields describe, with:
 //   - match_id, rule_id, rule_version, user_id, group_key, matched_at (set
 //     even at the epoch) from the match;
-//   - per matched event, in the order added: alias, timestamp (always
+//   - per matched event, in the order added (before or after the traits: a
+//     parse takes fields in any order): alias, timestamp (always
 //     set), and, if the event was found in the log, event_id and name from
 //     its record and its properties from its payload (none if the payload
 //     does not parse as an Event);
@@ -39,6 +40,9 @@ class MatchContextWriter {
   void AddTrait(absl::string_view key, const hark::v1::Value& value);
   // The context written since Start(), moved out.
   std::string Take();
+  // Goes on writing a context that Take() returned (to add events to it
+  // later, when their records are at hand).
+  void Continue(std::string context);
 
  private:
   std::string out_;

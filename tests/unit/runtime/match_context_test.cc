@@ -202,6 +202,37 @@ TEST(MatchContextTest, TimesAtAndBeforeTheEpochAndEmptyFields) {
   }
 }
 
+// The runner writes the traits when a match is found and its events when it
+// is stored.
+TEST(MatchContextTest, EventsAddedAfterTheTraitsAndATakeAreInTheContext) {
+  const absl::Time t = absl::FromUnixSeconds(1'760'000'000);
+  hark::v1::Event event;
+  event.set_event_id("e-4");
+  event.set_name("cancel");
+  (*event.mutable_properties())["reason"].set_string_value("price");
+  const store::EventRecord record = Record(event);
+  hark::v1::Value plan;
+  plan.set_string_value("pro");
+
+  MatchContextWriter writer;
+  writer.Start(Match(t));
+  writer.AddTrait("plan", plan);
+  std::string partial = writer.Take();
+  writer.Start(Match(t + absl::Seconds(9)));  // another match meanwhile
+  writer.Continue(std::move(partial));
+  writer.AddEvent("first", t - absl::Seconds(1), nullptr);
+  writer.AddEvent("", t, &record);
+
+  hark::v1::Match want = Expected(Match(t));
+  (*want.mutable_traits())["plan"] = plan;
+  AddExpected(&want, "first", t - absl::Seconds(1));
+  hark::v1::MatchedEvent* e = AddExpected(&want, "", t);
+  e->set_event_id("e-4");
+  e->set_name("cancel");
+  *e->mutable_properties() = event.properties();
+  ExpectParsesTo(writer.Take(), want);
+}
+
 TEST(MatchContextTest, EachStartBeginsANewContext) {
   const absl::Time t = absl::FromUnixSeconds(1'760'000'000);
   hark::v1::Value v;
