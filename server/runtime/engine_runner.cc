@@ -399,10 +399,7 @@ void EngineRunner::StoreMatches() {
                   read.status().ToString());
     return;
   }
-  absl::flat_hash_map<int64_t, const store::EventRecord*> by_seq;
-  by_seq.reserve(held_.size() + read->size());
-  for (const auto& [seq, e] : held_) by_seq[seq] = &e;
-  for (const store::EventRecord& e : *read) by_seq[e.seq] = &e;
+  for (store::EventRecord& e : *read) held_.emplace(e.seq, std::move(e));
 
   std::vector<store::MatchRecord> records;
   records.reserve(unstored_.size());
@@ -410,9 +407,9 @@ void EngineRunner::StoreMatches() {
     store::MatchRecord& record = records.emplace_back(u.record);
     context_.Continue(std::move(record.context));
     for (const UnstoredEvent& e : u.events) {
-      auto it = by_seq.find(e.seq);
+      auto it = held_.find(e.seq);
       context_.AddEvent(e.alias, e.time,
-                        it == by_seq.end() ? nullptr : it->second);
+                        it == held_.end() ? nullptr : &it->second);
     }
     record.context = context_.Take();
   }

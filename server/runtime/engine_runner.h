@@ -268,7 +268,8 @@ class EngineRunner {
   };
   std::vector<Unstored> unstored_;
   absl::Time unstored_since_;
-  // Matched events of unstored_ taken from the batches they came in.
+  // Matched events of unstored_: taken from the batches they came in, and
+  // read from the log by StoreMatches (kept if the store then fails).
   absl::flat_hash_map<int64_t, store::EventRecord> held_;
   // Matches found in the current second (from match_second_) and the one
   // before.

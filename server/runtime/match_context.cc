@@ -6,6 +6,7 @@
 #include "google/protobuf/wire_format_lite.h"
 #include "hark/proto_time.h"
 #include "hark/v1/rules.pb.h"
+#include "server/engine/codec.h"
 #include "server/engine/event_ref.h"
 
 namespace hark::runtime {
@@ -13,23 +14,14 @@ namespace {
 
 using google::protobuf::internal::WireFormatLite;
 
-void PutVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
 void PutTag(std::string* out, int field, WireFormatLite::WireType type) {
-  PutVarint(out, WireFormatLite::MakeTag(field, type));
+  engine::internal::Writer(out).Varint(WireFormatLite::MakeTag(field, type));
 }
 
 // A length-delimited field (string, bytes or message), even if empty.
 void PutBytes(std::string* out, int field, absl::string_view bytes) {
   PutTag(out, field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
-  PutVarint(out, bytes.size());
-  out->append(bytes.data(), bytes.size());
+  engine::internal::Writer(out).Bytes(bytes);
 }
 
 // A proto3 string field: left out when empty, as a serializer does.
@@ -46,12 +38,12 @@ void PutTimestamp(std::string* out, int field, absl::Time t) {
   if (f.seconds != 0) {
     PutTag(&ts, google::protobuf::Timestamp::kSecondsFieldNumber,
            WireFormatLite::WIRETYPE_VARINT);
-    PutVarint(&ts, static_cast<uint64_t>(f.seconds));
+    engine::internal::Writer(&ts).Varint(static_cast<uint64_t>(f.seconds));
   }
   if (f.nanos != 0) {
     PutTag(&ts, google::protobuf::Timestamp::kNanosFieldNumber,
            WireFormatLite::WIRETYPE_VARINT);
-    PutVarint(&ts, static_cast<uint64_t>(f.nanos));
+    engine::internal::Writer(&ts).Varint(static_cast<uint64_t>(f.nanos));
   }
   PutBytes(out, field, ts);
 }
