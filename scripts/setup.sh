@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(build-essential cmake pkg-config libgrpc++-dev protobuf-compiler-grpc
   libprotobuf-dev protobuf-compiler libabsl-dev libspdlog-dev libsqlite3-dev
   libyaml-cpp-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libjemalloc-dev)
+  libjemalloc-dev libzstd-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -44,6 +44,7 @@
 #include "server/store/schema.h"
 #include "server/store/sqlite_connection.h"
 #include "server/store/store.h"
+#include "server/store/zstd_stream.h"
 #include "spdlog/spdlog.h"
 
 namespace hark::store {
@@ -96,10 +97,17 @@ constexpr char kInsertMatchSql[] =
     "matched_at_us, at_deadline, created_us, context) "
     "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT(match_id) DO NOTHING";
-// Checkpoints (schema versions 5 and 7): parts of a generation, then the
+// Checkpoints (schema versions 5, 7 and 9): parts of a generation, then the
 // switch; the checkpoint in force is the chain of generations from
-// base_generation (a full one) to generation (the last delta).
+// base_generation (a full one) to generation (the last delta). A
+// generation's encoding says what its parts hold put together.
 constexpr size_t kCheckpointPartBytes = 1 << 20;
+enum CheckpointEncoding : int64_t {
+  // The checkpoint itself (before version 9, or compress_checkpoints off).
+  kRawCheckpoint = 0,
+  // One zstd frame of it (internal::PartCompressor).
+  kZstdCheckpoint = 1,
+};
 constexpr char kSelectCheckpointGenerationSql[] =
     "SELECT generation FROM engine_checkpoints WHERE shard = ?";
 // Parts of a save that did not reach its switch (a crash).
@@ -110,7 +118,7 @@ constexpr char kInsertCheckpointPartSql[] =
     "VALUES(?, ?, ?, ?)";
 constexpr char kInsertCheckpointSegmentSql[] =
     "INSERT OR REPLACE INTO engine_checkpoint_segments(shard, generation, "
-    "parts) VALUES(?, ?, ?)";
+    "parts, encoding) VALUES(?, ?, ?, ?)";
 constexpr char kSwitchFullCheckpointSql[] =
     "INSERT INTO engine_checkpoints(shard, last_seq, saved_us, state, "
     "generation, parts, base_generation) VALUES(?, ?, ?, '', ?, ?, ?) "
@@ -134,8 +142,8 @@ constexpr char kSelectCheckpointSql[] =
     "SELECT last_seq, saved_us, state, base_generation, generation FROM "
     "engine_checkpoints WHERE shard = ?";
 constexpr char kSelectCheckpointSegmentsSql[] =
-    "SELECT generation, parts FROM engine_checkpoint_segments WHERE shard = ? "
-    "AND generation BETWEEN ? AND ? ORDER BY generation";
+    "SELECT generation, parts, encoding FROM engine_checkpoint_segments WHERE "
+    "shard = ? AND generation BETWEEN ? AND ? ORDER BY generation";
 constexpr char kSelectCheckpointPartsSql[] =
     "SELECT part, data FROM engine_checkpoint_parts WHERE shard = ? AND "
     "generation = ? ORDER BY part";
@@ -1623,7 +1631,10 @@ absl::Status SqliteStore::WriteCheckpoint(int shard, CheckpointKind kind,
       return unfinished.Run();
     }));
   }
-  // Each piece is cut into parts of at most kCheckpointPartBytes.
+  // Parts of at most kCheckpointPartBytes: the pieces compressed into one
+  // stream (outside write_mu_), or each piece cut as it comes.
+  const CheckpointEncoding encoding =
+      options_.compress_checkpoints ? kZstdCheckpoint : kRawCheckpoint;
   int64_t parts = 0;
   auto put_part = [&](absl::string_view part) -> absl::Status {
     absl::MutexLock lock(&write_mu_);
@@ -1640,12 +1651,20 @@ absl::Status SqliteStore::WriteCheckpoint(int shard, CheckpointKind kind,
     ++parts;
     return absl::OkStatus();
   };
-  RETURN_IF_ERROR(write([&](absl::string_view piece) -> absl::Status {
-    for (size_t at = 0; at < piece.size(); at += kCheckpointPartBytes) {
-      RETURN_IF_ERROR(put_part(piece.substr(at, kCheckpointPartBytes)));
-    }
-    return absl::OkStatus();
-  }));
+  if (encoding == kZstdCheckpoint) {
+    internal::PartCompressor compressor(kCheckpointPartBytes);
+    RETURN_IF_ERROR(write([&](absl::string_view piece) {
+      return compressor.Add(piece, put_part);
+    }));
+    RETURN_IF_ERROR(compressor.Finish(put_part));
+  } else {
+    RETURN_IF_ERROR(write([&](absl::string_view piece) -> absl::Status {
+      for (size_t at = 0; at < piece.size(); at += kCheckpointPartBytes) {
+        RETURN_IF_ERROR(put_part(piece.substr(at, kCheckpointPartBytes)));
+      }
+      return absl::OkStatus();
+    }));
+  }
   {
     absl::MutexLock lock(&write_mu_);
     Connection& conn = *writer_;
@@ -1655,6 +1674,7 @@ absl::Status SqliteStore::WriteCheckpoint(int shard, CheckpointKind kind,
       RETURN_IF_ERROR(segment.BindInt64(1, shard));
       RETURN_IF_ERROR(segment.BindInt64(2, generation));
       RETURN_IF_ERROR(segment.BindInt64(3, parts));
+      RETURN_IF_ERROR(segment.BindInt64(4, encoding));
       RETURN_IF_ERROR(segment.Run());
       if (!full) {
         ASSIGN_OR_RETURN(Statement update,
@@ -1742,8 +1762,16 @@ absl::StatusOr<std::optional<Checkpoint>> SqliteStore::LoadCheckpoint(
                                    base, "..", last));
         }
         const int64_t parts = segments.ColumnInt64(1);
+        const int64_t encoding = segments.ColumnInt64(2);
+        if (encoding != kRawCheckpoint && encoding != kZstdCheckpoint) {
+          return lost(absl::StrCat("has generation ", generation,
+                                   " in encoding ", encoding,
+                                   ", which this build cannot read"));
+        }
         std::string& into =
             generation == base ? c.state : c.deltas.emplace_back();
+        std::optional<internal::PartDecompressor> decompressor;
+        if (encoding == kZstdCheckpoint) decompressor.emplace();
         RETURN_IF_ERROR(read.BindInt64(1, shard));
         RETURN_IF_ERROR(read.BindInt64(2, generation));
         int64_t next = 0;
@@ -1752,7 +1780,14 @@ absl::StatusOr<std::optional<Checkpoint>> SqliteStore::LoadCheckpoint(
           if (!part) break;
           if (read.ColumnInt64(0) != next) break;
           const absl::string_view data = read.ColumnBlob(1);
-          into.append(data.data(), data.size());
+          if (decompressor.has_value()) {
+            if (absl::Status s = decompressor->Add(data, &into); !s.ok()) {
+              return lost(absl::StrCat("has part ", next, " of generation ",
+                                       generation, " damaged: ", s.message()));
+            }
+          } else {
+            into.append(data.data(), data.size());
+          }
           ++next;
         }
         read.Reset();
@@ -1760,6 +1795,12 @@ absl::StatusOr<std::optional<Checkpoint>> SqliteStore::LoadCheckpoint(
           return lost(absl::StrCat("has ", parts, " parts in generation ",
                                    generation, " but part ", next,
                                    " is missing"));
+        }
+        if (decompressor.has_value()) {
+          if (absl::Status s = decompressor->Finish(); !s.ok()) {
+            return lost(absl::StrCat("has generation ", generation,
+                                     " cut short: ", s.message()));
+          }
         }
       }
       return absl::OkStatus();

@@ -50,6 +50,9 @@ struct StoreOptions {
   // rules (a short page, with a token to go on), so that a call on a rare
   // rule stays short.
   int list_matches_scan_limit = 20000;
+  // Engine checkpoints are stored zstd-compressed (schema.cc, version 9);
+  // off, as they come (tests of the parts themselves).
+  bool compress_checkpoints = true;
 };
 
 // One event as appended to the event log.

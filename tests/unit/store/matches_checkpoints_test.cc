@@ -704,7 +704,7 @@ std::string BigState(size_t bytes, char salt) {
 }
 
 TEST_F(SqliteStoreTest, LargeCheckpointIsWrittenInPartsAndOldPartsGo) {
-  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  std::unique_ptr<Store> store = OpenOrDie(RawCheckpointOptions());
   ASSERT_NE(store, nullptr);
   const std::string big = BigState((5u << 20) / 2, 'a');  // 2.5 MiB
   ASSERT_TRUE(
@@ -735,7 +735,7 @@ TEST_F(SqliteStoreTest, LargeCheckpointIsWrittenInPartsAndOldPartsGo) {
 }
 
 TEST_F(SqliteStoreTest, CheckpointWrittenInPiecesIsStoredAsItComes) {
-  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  std::unique_ptr<Store> store = OpenOrDie(RawCheckpointOptions());
   ASSERT_NE(store, nullptr);
   const std::vector<std::string> pieces = {
       "head", BigState((3u << 20) / 2, 'p'), "", "tail"};
@@ -793,7 +793,7 @@ TEST_F(SqliteStoreTest, CheckpointWrittenInPiecesIsStoredAsItComes) {
 }
 
 TEST_F(SqliteStoreTest, UnfinishedCheckpointIsIgnoredThenDeleted) {
-  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  std::unique_ptr<Store> store = OpenOrDie(RawCheckpointOptions());
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(
       store->SaveCheckpoint(0, CheckpointKind::kFull, 10, kT0, "serving").ok());
@@ -817,7 +817,7 @@ TEST_F(SqliteStoreTest, UnfinishedCheckpointIsIgnoredThenDeleted) {
 }
 
 TEST_F(SqliteStoreTest, CheckpointWithAMissingPartIsDataLoss) {
-  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  std::unique_ptr<Store> store = OpenOrDie(RawCheckpointOptions());
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store
                   ->SaveCheckpoint(0, CheckpointKind::kFull, 10, kT0,
@@ -827,6 +827,149 @@ TEST_F(SqliteStoreTest, CheckpointWithAMissingPartIsDataLoss) {
   absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(loaded.status().message(), HasSubstr("part 1 is missing"));
+}
+
+// `bytes` bytes that zstd cannot shrink.
+std::string RandomState(size_t bytes, uint32_t seed) {
+  std::string state(bytes, '\0');
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (char& c : state) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x >> 24);
+  }
+  return state;
+}
+
+TEST_F(SqliteStoreTest, CheckpointsAreStoredCompressed) {
+  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  ASSERT_NE(store, nullptr);
+  // Repetitive, as the engine's state is: a fraction of its size is
+  // stored, in one part.
+  const std::string big = BigState(6u << 20, 'z');
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kFull, 10, kT0, big).ok());
+  const std::string stored =
+      RawQueryText(FilePath(),
+                   "SELECT COUNT(*) || ' ' || SUM(length(data)) FROM "
+                   "engine_checkpoint_parts");
+  EXPECT_THAT(stored, testing::StartsWith("1 "));
+  EXPECT_LT(std::stoll(stored.substr(2)), (6 << 20) / 20) << stored;
+  // Bytes zstd cannot shrink still go in parts of 1 MiB.
+  const std::string noise = RandomState((5u << 20) / 2, 1);
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kDelta, 11, kT0, noise).ok());
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kDelta, 12, kT0, "").ok());
+  EXPECT_EQ(RawQueryText(FilePath(),
+                         "SELECT group_concat(generation || ':' || parts || "
+                         "':' || encoding) FROM engine_checkpoint_segments"),
+            "1:1:1,2:3:1,3:1:1");
+  EXPECT_EQ(
+      RawQueryText(FilePath(),
+                   "SELECT MAX(length(data)) FROM engine_checkpoint_parts "
+                   "WHERE generation = 2"),
+      absl::StrCat(1 << 20));
+  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->last_seq, 12);
+  EXPECT_TRUE((*loaded)->state == big) << "the 6 MiB state differs";
+  ASSERT_EQ((*loaded)->deltas.size(), 2u);
+  EXPECT_TRUE((*loaded)->deltas[0] == noise) << "the 2.5 MiB delta differs";
+  EXPECT_EQ((*loaded)->deltas[1], "");
+}
+
+TEST_F(SqliteStoreTest, RawAndCompressedGenerationsLoadTogether) {
+  {
+    std::unique_ptr<Store> store = OpenOrDie(RawCheckpointOptions());
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(
+        store->SaveCheckpoint(0, CheckpointKind::kFull, 10, kT0, "raw base")
+            .ok());
+  }
+  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kDelta, 11, kT0, "zstd delta")
+          .ok());
+  EXPECT_EQ(RawQueryText(FilePath(),
+                         "SELECT group_concat(generation || ':' || encoding) "
+                         "FROM engine_checkpoint_segments"),
+            "1:0,2:1");
+  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->state, "raw base");
+  EXPECT_THAT((*loaded)->deltas, ElementsAre("zstd delta"));
+}
+
+TEST_F(SqliteStoreTest, DamagedCompressedCheckpointIsDataLoss) {
+  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store
+                  ->SaveCheckpoint(0, CheckpointKind::kFull, 10, kT0,
+                                   RandomState(3u << 20, 2))
+                  .ok());
+  // A part overwritten: not zstd at all.
+  RawExec(FilePath(),
+          "UPDATE engine_checkpoint_parts SET data = zeroblob(length(data)) "
+          "WHERE part = 0");
+  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(loaded.status().message(),
+              HasSubstr("has part 0 of generation 1 damaged"));
+
+  // The last part cut short: the frame never ends.
+  ASSERT_TRUE(store
+                  ->SaveCheckpoint(0, CheckpointKind::kFull, 20, kT0,
+                                   RandomState((3u << 20) + 100000, 3))
+                  .ok());
+  RawExec(FilePath(),
+          "UPDATE engine_checkpoint_parts SET data = substr(data, 1, "
+          "length(data) / 2) WHERE part = 3");
+  loaded = store->LoadCheckpoint(0);
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(loaded.status().message(),
+              HasSubstr("has generation 2 cut short"));
+
+  // An encoding from a later build.
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kFull, 30, kT0, "later").ok());
+  RawExec(FilePath(), "UPDATE engine_checkpoint_segments SET encoding = 7");
+  loaded = store->LoadCheckpoint(0);
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(loaded.status().message(),
+              HasSubstr("in encoding 7, which this build cannot read"));
+}
+
+TEST_F(SqliteStoreTest, Version8CheckpointStillLoads) {
+  ASSERT_NO_FATAL_FAILURE(CreateFileAtVersion(8));
+  RawExec(FilePath(),
+          "INSERT INTO engine_checkpoints(shard, last_seq, saved_us, state, "
+          "generation, parts, base_generation) VALUES (0, 77, 5, '', 1, 2, 1)");
+  RawExec(FilePath(),
+          "INSERT INTO engine_checkpoint_segments(shard, generation, parts) "
+          "VALUES (0, 1, 2)");
+  RawExec(FilePath(),
+          "INSERT INTO engine_checkpoint_parts(shard, generation, part, data) "
+          "VALUES (0, 1, 0, x'0001'), (0, 1, 1, x'feff')");
+  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->last_seq, 77);
+  EXPECT_EQ((*loaded)->state, std::string("\x00\x01\xfe\xff", 4));
+  // Deltas after the upgrade are compressed and follow it.
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kDelta, 78, kT0, "v9").ok());
+  loaded = store->LoadCheckpoint(0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->last_seq, 78);
+  EXPECT_EQ((*loaded)->state, std::string("\x00\x01\xfe\xff", 4));
+  EXPECT_THAT((*loaded)->deltas, ElementsAre("v9"));
 }
 
 TEST_F(SqliteStoreTest, Version4CheckpointStillLoads) {
@@ -901,7 +1044,7 @@ TEST_P(StoreV2Test, CheckpointDeltasFollowTheFullOne) {
 }
 
 TEST_F(SqliteStoreTest, FullCheckpointDropsTheChainBeforeIt) {
-  std::unique_ptr<Store> store = OpenOrDie(FileOptions());
+  std::unique_ptr<Store> store = OpenOrDie(RawCheckpointOptions());
   ASSERT_NE(store, nullptr);
   const std::string big_delta = BigState((3u << 20) / 2, 'd');  // 2 parts
   ASSERT_TRUE(

@@ -143,6 +143,13 @@ class SqliteStoreTest : public ::testing::Test {
     options.path = FilePath();
     return options;
   }
+  // With engine checkpoints stored as they come, for tests that look at
+  // the parts themselves.
+  StoreOptions RawCheckpointOptions() const {
+    StoreOptions options = FileOptions();
+    options.compress_checkpoints = false;
+    return options;
+  }
   // Creates the file as Hark at schema `version` left it (no rows).
   void CreateFileAtVersion(int version) {
     absl::StatusOr<std::unique_ptr<internal::Connection>> conn =
