@@ -829,6 +829,17 @@ TEST_F(SqliteStoreTest, CheckpointWithAMissingPartIsDataLoss) {
   EXPECT_THAT(loaded.status().message(), HasSubstr("part 1 is missing"));
 }
 
+// Shard 0's checkpoint in force. Failing to load it, or finding none,
+// fails the test (and gives an empty one).
+Checkpoint CheckpointOf(Store& store) {
+  absl::StatusOr<std::optional<Checkpoint>> loaded = store.LoadCheckpoint(0);
+  if (!loaded.ok() || !loaded->has_value()) {
+    ADD_FAILURE() << "no checkpoint loaded: " << loaded.status();
+    return {};
+  }
+  return **std::move(loaded);
+}
+
 // `bytes` bytes that zstd cannot shrink.
 std::string RandomState(size_t bytes, uint32_t seed) {
   std::string state(bytes, '\0');
@@ -871,14 +882,12 @@ TEST_F(SqliteStoreTest, CheckpointsAreStoredCompressed) {
                    "SELECT MAX(length(data)) FROM engine_checkpoint_parts "
                    "WHERE generation = 2"),
       absl::StrCat(1 << 20));
-  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
-  ASSERT_TRUE(loaded->has_value());
-  EXPECT_EQ((*loaded)->last_seq, 12);
-  EXPECT_TRUE((*loaded)->state == big) << "the 6 MiB state differs";
-  ASSERT_EQ((*loaded)->deltas.size(), 2u);
-  EXPECT_TRUE((*loaded)->deltas[0] == noise) << "the 2.5 MiB delta differs";
-  EXPECT_EQ((*loaded)->deltas[1], "");
+  const Checkpoint loaded = CheckpointOf(*store);
+  EXPECT_EQ(loaded.last_seq, 12);
+  EXPECT_TRUE(loaded.state == big) << "the 6 MiB state differs";
+  ASSERT_EQ(loaded.deltas.size(), 2u);
+  EXPECT_TRUE(loaded.deltas[0] == noise) << "the 2.5 MiB delta differs";
+  EXPECT_EQ(loaded.deltas[1], "");
 }
 
 TEST_F(SqliteStoreTest, RawAndCompressedGenerationsLoadTogether) {
@@ -898,11 +907,9 @@ TEST_F(SqliteStoreTest, RawAndCompressedGenerationsLoadTogether) {
                          "SELECT group_concat(generation || ':' || encoding) "
                          "FROM engine_checkpoint_segments"),
             "1:0,2:1");
-  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
-  ASSERT_TRUE(loaded->has_value());
-  EXPECT_EQ((*loaded)->state, "raw base");
-  EXPECT_THAT((*loaded)->deltas, ElementsAre("zstd delta"));
+  const Checkpoint loaded = CheckpointOf(*store);
+  EXPECT_EQ(loaded.state, "raw base");
+  EXPECT_THAT(loaded.deltas, ElementsAre("zstd delta"));
 }
 
 TEST_F(SqliteStoreTest, DamagedCompressedCheckpointIsDataLoss) {
@@ -957,19 +964,17 @@ TEST_F(SqliteStoreTest, Version8CheckpointStillLoads) {
           "VALUES (0, 1, 0, x'0001'), (0, 1, 1, x'feff')");
   std::unique_ptr<Store> store = OpenOrDie(FileOptions());
   ASSERT_NE(store, nullptr);
-  absl::StatusOr<std::optional<Checkpoint>> loaded = store->LoadCheckpoint(0);
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
-  ASSERT_TRUE(loaded->has_value());
-  EXPECT_EQ((*loaded)->last_seq, 77);
-  EXPECT_EQ((*loaded)->state, std::string("\x00\x01\xfe\xff", 4));
+  const std::string raw("\x00\x01\xfe\xff", 4);
+  Checkpoint loaded = CheckpointOf(*store);
+  EXPECT_EQ(loaded.last_seq, 77);
+  EXPECT_EQ(loaded.state, raw);
   // Deltas after the upgrade are compressed and follow it.
   ASSERT_TRUE(
       store->SaveCheckpoint(0, CheckpointKind::kDelta, 78, kT0, "v9").ok());
-  loaded = store->LoadCheckpoint(0);
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
-  EXPECT_EQ((*loaded)->last_seq, 78);
-  EXPECT_EQ((*loaded)->state, std::string("\x00\x01\xfe\xff", 4));
-  EXPECT_THAT((*loaded)->deltas, ElementsAre("v9"));
+  loaded = CheckpointOf(*store);
+  EXPECT_EQ(loaded.last_seq, 78);
+  EXPECT_EQ(loaded.state, raw);
+  EXPECT_THAT(loaded.deltas, ElementsAre("v9"));
 }
 
 TEST_F(SqliteStoreTest, Version4CheckpointStillLoads) {
