@@ -2,6 +2,8 @@
 
 #include <zstd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "hark/status_macros.h"
 
@@ -14,7 +16,7 @@ constexpr size_t kOutStep = 256 << 10;
 }  // namespace
 
 PartCompressor::PartCompressor(size_t part_bytes, int level)
-    : cctx_(ZSTD_createCCtx()), part_(part_bytes, '\0') {
+    : cctx_(ZSTD_createCCtx()), part_(std::max<size_t>(part_bytes, 1), '\0') {
   if (cctx_ != nullptr) {
     ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, level);
     ZSTD_CCtx_setParameter(cctx_, ZSTD_c_checksumFlag, 1);
