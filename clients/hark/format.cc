@@ -166,10 +166,17 @@ std::string FormatStats(const hark::v1::GetStatsResponse& s,
                      WithThousands(e.pending_deadlines()),
                      " deadlines pending"));
     if (e.has_watermark()) row("watermark", FormatRfc3339(e.watermark()));
+    // The stored size is 0 from a server that cannot tell it.
+    std::string size =
+        absl::StrCat(WithThousands(e.checkpoint_bytes()), " bytes");
+    if (e.checkpoint_stored_bytes() > 0) {
+      absl::StrAppend(&size, ", ", WithThousands(e.checkpoint_stored_bytes()),
+                      " stored");
+    }
     row("checkpoint",
         absl::StrCat("through event ", WithThousands(e.checkpoint_seq()), " (",
-                     WithThousands(e.checkpoint_bytes()), " bytes); ",
-                     WithThousands(e.checkpoints()), " saved since start, ",
+                     size, "); ", WithThousands(e.checkpoints()),
+                     " saved since start, ",
                      WithThousands(e.checkpoint_deltas()), " of them deltas"));
     if (e.type_mismatches() > 0) {
       row("type mismatches",

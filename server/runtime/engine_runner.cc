@@ -493,11 +493,19 @@ absl::Status EngineRunner::SaveCheckpoint() {
   }
   checkpoint_seq_ = seq;
   last_checkpoint_ = clock_->Now();
+  // Only reported: a store that cannot tell leaves it 0.
+  absl::StatusOr<uint64_t> stored = store_->CheckpointStoredBytes(kShard);
+  if (!stored.ok() &&
+      stored.status().code() != absl::StatusCode::kUnimplemented) {
+    spdlog::warn("engine: cannot read the stored checkpoint size: {}",
+                 stored.status().ToString());
+  }
   absl::MutexLock lock(&mu_);
   ++stats_.checkpoints;
   if (delta) ++stats_.checkpoint_deltas;
   stats_.checkpoint_seq = seq;
   stats_.checkpoint_bytes = full_bytes_ + delta_bytes_;
+  stats_.checkpoint_stored_bytes = stored.ok() ? *stored : 0;
   return absl::OkStatus();
 }
 

@@ -108,8 +108,11 @@ struct RunnerStats {
   uint64_t checkpoints = 0;
   uint64_t checkpoint_deltas = 0;
   int64_t checkpoint_seq = 0;
-  // The size of the checkpoint in force: the full one and its deltas.
+  // The size of the checkpoint in force: the full one and its deltas, as
+  // the engine wrote them and as the store keeps them (compressed; 0 if
+  // the store cannot tell).
   uint64_t checkpoint_bytes = 0;
+  uint64_t checkpoint_stored_bytes = 0;
   uint64_t replayed_events = 0;
 };
 

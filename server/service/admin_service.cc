@@ -112,6 +112,7 @@ grpc::ServerUnaryReactor* AdminService::GetStats(
   engine->set_checkpoints(run.checkpoints);
   engine->set_checkpoint_deltas(run.checkpoint_deltas);
   engine->set_checkpoint_bytes(run.checkpoint_bytes);
+  engine->set_checkpoint_stored_bytes(run.checkpoint_stored_bytes);
   const runtime::OrchestratorStats orch = orchestrator_->stats();
   hark::v1::OrchestrationStats* o = response->mutable_orchestration();
   for (const auto& [outcome, count] : orch.decisions) {

@@ -500,6 +500,10 @@ class Store {
   // The checkpoint in force for `shard` (the last full one saved and the
   // deltas after it), or nullopt if none was saved.
   virtual absl::StatusOr<std::optional<Checkpoint>> LoadCheckpoint(int shard);
+  // The bytes the checkpoint in force for `shard` takes in the store (the
+  // full one and its deltas, compressed as stored; LoadCheckpoint() gives
+  // them back larger), or 0 if none was saved.
+  virtual absl::StatusOr<uint64_t> CheckpointStoredBytes(int shard);
 
   // Calls `fn` with every stored trait (the latest value of each user and
   // key), ordered by user_id then key. Used at start to fill the in-memory
@@ -696,6 +700,9 @@ inline absl::Status Store::WriteCheckpoint(int, CheckpointKind, int64_t,
 }
 inline absl::StatusOr<std::optional<Checkpoint>> Store::LoadCheckpoint(int) {
   return absl::UnimplementedError("Store::LoadCheckpoint");
+}
+inline absl::StatusOr<uint64_t> Store::CheckpointStoredBytes(int) {
+  return absl::UnimplementedError("Store::CheckpointStoredBytes");
 }
 inline absl::Status Store::ScanTraits(
     absl::FunctionRef<void(const TraitRecord&)>) {

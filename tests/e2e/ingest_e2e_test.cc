@@ -184,6 +184,11 @@ TEST(IngestFlowControlE2ETest, TinyQueueThrottlesStreamWithoutLoss) {
   EXPECT_EQ(stats.events_stored(), uint64_t{kBatches * kPerBatch});
   EXPECT_EQ(stats.queue_capacity(), 1000u);
   EXPECT_EQ(stats.users(), 97u);
+  // The engine's checkpoint taken at start, as written and as stored.
+  ASSERT_TRUE(stats.has_engine());
+  EXPECT_GE(stats.engine().checkpoints(), 1u);
+  EXPECT_GT(stats.engine().checkpoint_bytes(), 0u);
+  EXPECT_GT(stats.engine().checkpoint_stored_bytes(), 0u);
 }
 
 TEST_F(IngestE2ETest, KeysAndRoles) {

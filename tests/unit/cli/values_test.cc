@@ -204,6 +204,9 @@ TEST(FormatTest, StatsBlock) {
   EXPECT_THAT(out, HasSubstr("checkpoint       through event 1,234,567 "
                              "(48,000,000 bytes); 31 saved since start, 29 "
                              "of them deltas\n"));
+  e->set_checkpoint_stored_bytes(6100000);
+  out = FormatStats(s, "127.0.0.1:50051");
+  EXPECT_THAT(out, HasSubstr("(48,000,000 bytes, 6,100,000 stored); 31 saved"));
 }
 
 }  // namespace

@@ -106,6 +106,9 @@ class RecordingStore final : public store::Store {
     }
     return inner_->LoadCheckpoint(shard);
   }
+  absl::StatusOr<uint64_t> CheckpointStoredBytes(int shard) override {
+    return inner_->CheckpointStoredBytes(shard);
+  }
   absl::Status WriteCheckpoint(int shard, store::CheckpointKind kind,
                                int64_t last_seq, absl::Time now,
                                CheckpointPieces write) override {
@@ -457,6 +460,11 @@ TEST_F(EngineRunnerTest, CheckpointsAreDeltasOfTheUsersChanged) {
   EXPECT_EQ(runner_->stats().checkpoint_deltas, 2u);
   EXPECT_EQ(runner_->stats().checkpoint_bytes,
             saved[1].size() + saved[2].size() + saved[3].size());
+  // And as the store keeps it.
+  const absl::StatusOr<uint64_t> stored = store_->CheckpointStoredBytes(0);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_GT(*stored, 0u);
+  EXPECT_EQ(runner_->stats().checkpoint_stored_bytes, *stored);
 
   // A failed save loses the changes it held: the next one is full.
   store_->FailCheckpoints(absl::UnavailableError("disk full"));

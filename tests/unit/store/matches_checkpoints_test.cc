@@ -853,9 +853,17 @@ std::string RandomState(size_t bytes, uint32_t seed) {
   return state;
 }
 
+// CheckpointStoredBytes() of shard 0, or -1 on error.
+int64_t StoredBytes(Store& store) {
+  absl::StatusOr<uint64_t> bytes = store.CheckpointStoredBytes(0);
+  EXPECT_TRUE(bytes.ok()) << bytes.status();
+  return bytes.ok() ? static_cast<int64_t>(*bytes) : -1;
+}
+
 TEST_F(SqliteStoreTest, CheckpointsAreStoredCompressed) {
   std::unique_ptr<Store> store = OpenOrDie(FileOptions());
   ASSERT_NE(store, nullptr);
+  EXPECT_EQ(StoredBytes(*store), 0);  // none saved yet
   // Repetitive, as the engine's state is: a fraction of its size is
   // stored, in one part.
   const std::string big = BigState(6u << 20, 'z');
@@ -888,6 +896,22 @@ TEST_F(SqliteStoreTest, CheckpointsAreStoredCompressed) {
   ASSERT_EQ(loaded.deltas.size(), 2u);
   EXPECT_TRUE(loaded.deltas[0] == noise) << "the 2.5 MiB delta differs";
   EXPECT_EQ(loaded.deltas[1], "");
+
+  // The stored size counts the chain in force as it is stored: the
+  // compressed full one and both deltas.
+  const auto sum_of_parts = [this](absl::string_view where) {
+    return std::stoll(
+        RawQueryText(FilePath(), absl::StrCat("SELECT SUM(length(data)) FROM "
+                                              "engine_checkpoint_parts ",
+                                              where)));
+  };
+  EXPECT_EQ(StoredBytes(*store), sum_of_parts(""));
+  EXPECT_LT(StoredBytes(*store),
+            static_cast<int64_t>(big.size() + noise.size()));
+  // A new full one leaves the old chain out, parts not deleted yet or not.
+  ASSERT_TRUE(
+      store->SaveCheckpoint(0, CheckpointKind::kFull, 13, kT0, big).ok());
+  EXPECT_EQ(StoredBytes(*store), sum_of_parts("WHERE generation = 4"));
 }
 
 TEST_F(SqliteStoreTest, RawAndCompressedGenerationsLoadTogether) {
@@ -1149,6 +1173,11 @@ TEST_F(SqliteStoreTest, DeltaOnAVersion4CheckpointKeepsItsState) {
   EXPECT_EQ((*loaded)->last_seq, 78);
   EXPECT_EQ((*loaded)->state, "in-the-row");
   EXPECT_THAT((*loaded)->deltas, ElementsAre("d"));
+  // The state in the row counts too.
+  EXPECT_EQ(StoredBytes(*store),
+            10 + std::stoll(RawQueryText(
+                     FilePath(),
+                     "SELECT SUM(length(data)) FROM engine_checkpoint_parts")));
 }
 
 // --- LegacyMatchIdsThrough ---
