@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
@@ -117,8 +118,21 @@ threads) during the timed section. Every event not answered ACCEPTED, an
 ack out of order or with the wrong sequence number, and a failed call are
 counted as errors, and the first few are printed.
 
+What rules cost:
+  --compare-rules=DIR   Instead of one harkd, rounds of two, each started
+                        fresh and loaded the same way: one without rules,
+                        then one with --rules=DIR. Reports both rates per
+                        mode and round, the ratio (with rules / without)
+                        and its median over the rounds, harkd's CPU per
+                        million events, and whether the median meets
+                        Hark's target of 0.70. Not with --server.
+  --rounds=N            Rounds of --compare-rules, 1 to 100. A single pair
+                        moves by several per cent on a small shared
+                        machine; quote the median. Default: 3
+
 Baseline:
-  --ceiling=on|off      Measure the SQLite ceiling. Default: on
+  --ceiling=on|off      Measure the SQLite ceiling (once, before any
+                        harkd). Default: on
 
 Output:
   --json                Print the results as one JSON object on stdout.
@@ -148,6 +162,8 @@ struct Flags {
   bool ceiling = true;
   bool json = false;
   bool progress = false;
+  std::string compare_rules;
+  size_t rounds = 3;
 };
 
 // The harkd built by the same build tree, found through the path CMake
@@ -214,6 +230,7 @@ Flags ParseFlags(int argc, char** argv) {
                "'; the commands are 'ingest', 'latency' and 'review'");
   }
   Flags flags;
+  bool rounds_given = false;
   flags.progress = isatty(STDERR_FILENO) == 1;
   flags.harkd = DefaultHarkd();
   for (int i = 2; i < argc; ++i) {
@@ -275,6 +292,12 @@ Flags ParseFlags(int argc, char** argv) {
       if (!absl::SimpleAtoi(value, &flags.seed)) {
         UsageError("--seed must be a number");
       }
+    } else if (name == "compare-rules") {
+      if (value.empty()) UsageError("--compare-rules needs a rules folder");
+      flags.compare_rules = value;
+    } else if (name == "rounds") {
+      flags.rounds = ParseCount(name, value, 1, 100);
+      rounds_given = true;
     } else if (name == "ceiling") {
       if (value != "on" && value != "off") {
         UsageError("--ceiling must be on or off");
@@ -299,6 +322,23 @@ Flags ParseFlags(int argc, char** argv) {
   }
   if (!flags.server.empty() && flags.key.empty()) {
     UsageError("--server needs --key (an ingest or admin API key)");
+  }
+  if (!flags.compare_rules.empty()) {
+    if (!flags.server.empty()) {
+      UsageError(
+          "--compare-rules starts its own harkd for each run; it cannot load "
+          "--server");
+    }
+    for (const std::string& f : flags.harkd_flags) {
+      if (absl::StartsWith(f, "--rules")) {
+        UsageError(
+            "--compare-rules=DIR passes --rules=DIR itself (and no rules to "
+            "the harkd it compares with); drop --harkd-flag=" +
+            f);
+      }
+    }
+  } else if (rounds_given) {
+    UsageError("--rounds is for --compare-rules");
   }
   if (flags.server.empty() && !flags.key.empty()) {
     UsageError(
@@ -502,21 +542,37 @@ void PrintText(const Flags& flags, const std::string& target,
   for (const std::string& note : notes) std::printf("\n%s\n", note.c_str());
 }
 
-void PrintJson(const Flags& flags, const std::string& target,
-               const std::vector<ModeReport>& modes,
-               const std::optional<double>& ceiling,
-               const std::string& ceiling_error,
-               const std::vector<std::string>& notes) {
-  std::string out = "{";
+// The "config" member of the JSON output, with its trailing comma.
+std::string ConfigJson(const Flags& flags, const std::string& target) {
+  std::string out;
   absl::StrAppendFormat(
       &out,
       "\"config\":{\"events\":%zu,\"users\":%zu,\"batch\":%zu,\"callers\":%zu,"
-      "\"window\":%zu,\"seed\":%d,\"durability\":\"%s\",\"target\":%s},",
+      "\"window\":%zu,\"seed\":%d,\"durability\":\"%s\",\"target\":%s",
       flags.events, flags.users, flags.batch, flags.callers, flags.window,
       flags.seed,
       flags.durability == hark::store::Durability::kFull ? "full" : "normal",
       JsonString(target));
-  out += "\"modes\":[";
+  if (!flags.compare_rules.empty()) {
+    absl::StrAppendFormat(&out, ",\"compare_rules\":%s,\"rounds\":%zu",
+                          JsonString(flags.compare_rules), flags.rounds);
+  }
+  out += "},";
+  return out;
+}
+
+std::string NotesJson(const std::vector<std::string>& notes) {
+  std::string out = "[";
+  for (size_t i = 0; i < notes.size(); ++i) {
+    absl::StrAppend(&out, i == 0 ? "" : ",", JsonString(notes[i]));
+  }
+  return out + "]";
+}
+
+// The modes as a JSON array.
+std::string ModesJson(const std::vector<ModeReport>& modes,
+                      const std::optional<double>& ceiling) {
+  std::string out = "[";
   for (size_t i = 0; i < modes.size(); ++i) {
     const auto& l = modes[i].load;
     const auto& cpu = modes[i].cpu;
@@ -561,19 +617,28 @@ void PrintJson(const Flags& flags, const std::string& target,
     }
     out += "]}";
   }
-  out += "],";
+  return out + "]";
+}
+
+// The ceiling members of the JSON output, with a trailing comma.
+std::string CeilingJson(const std::optional<double>& ceiling,
+                        const std::string& ceiling_error) {
   if (ceiling.has_value()) {
-    absl::StrAppendFormat(&out, "\"ceiling_events_per_second\":%.1f,",
-                          *ceiling);
-  } else {
-    absl::StrAppend(&out, "\"ceiling_events_per_second\":null,",
-                    "\"ceiling_error\":", JsonString(ceiling_error), ",");
+    return absl::StrFormat("\"ceiling_events_per_second\":%.1f,", *ceiling);
   }
-  out += "\"notes\":[";
-  for (size_t i = 0; i < notes.size(); ++i) {
-    absl::StrAppend(&out, i == 0 ? "" : ",", JsonString(notes[i]));
-  }
-  out += "]}\n";
+  return absl::StrCat("\"ceiling_events_per_second\":null,",
+                      "\"ceiling_error\":", JsonString(ceiling_error), ",");
+}
+
+void PrintJson(const Flags& flags, const std::string& target,
+               const std::vector<ModeReport>& modes,
+               const std::optional<double>& ceiling,
+               const std::string& ceiling_error,
+               const std::vector<std::string>& notes) {
+  const std::string out = absl::StrCat("{", ConfigJson(flags, target),
+                                       "\"modes\":", ModesJson(modes, ceiling),
+                                       ",", CeilingJson(ceiling, ceiling_error),
+                                       "\"notes\":", NotesJson(notes), "}\n");
   std::fputs(out.c_str(), stdout);
 }
 
@@ -601,10 +666,10 @@ void AdminCall(grpc::ClientContext* context, const std::string& admin_key,
   context->set_deadline(std::chrono::system_clock::now() + deadline);
 }
 
-// Asks a started harkd how many events it stored; a check that acknowledged
-// means stored.
-absl::StatusOr<uint64_t> StoredEvents(const std::string& address,
-                                      const std::string& admin_key) {
+// A started harkd's Admin.GetStats: how many events it stored (a check that
+// acknowledged means stored) and how many rules it serves.
+absl::StatusOr<hark::v1::GetStatsResponse> ServerStats(
+    const std::string& address, const std::string& admin_key) {
   auto stub = hark::v1::Admin::NewStub(
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
@@ -616,7 +681,7 @@ absl::StatusOr<uint64_t> StoredEvents(const std::string& address,
     return absl::UnavailableError(
         absl::StrCat("GetStats failed: ", status.error_message()));
   }
-  return response.events_stored();
+  return response;
 }
 
 // Returns once a started harkd's engine has matched every event it
@@ -639,11 +704,44 @@ absl::Status EngineCaughtUp(const std::string& address,
   return absl::OkStatus();
 }
 
-int Run(const Flags& flags) {
+// One measurement of ingest: against a harkd started here with
+// `harkd_flags` (in a fresh folder, stopped and removed at the end), or
+// against --server.
+struct IngestRun {
+  std::string target;
+  std::vector<ModeReport> reports;
+  std::vector<std::string> notes;
+  int exit_code = 0;
+  // Rules the started harkd served, as its stats said at the end.
+  std::optional<uint32_t> rules;
+};
+
+hark::bench::WorkloadOptions WorkloadOf(const Flags& flags) {
+  hark::bench::WorkloadOptions workload;
+  workload.events = flags.events;
+  workload.users = flags.users;
+  workload.batch = flags.batch;
+  workload.seed = flags.seed;
+  workload.now = absl::Now();
+  return workload;
+}
+
+// `label` prefixes the progress lines ("" for none).
+IngestRun MeasureIngest(const Flags& flags,
+                        const std::vector<std::string>& harkd_flags,
+                        const std::string& label) {
+  IngestRun run;
+  auto status_line = [&](const std::string& text) {
+    if (flags.progress) {
+      std::fprintf(stderr, "\r\033[K%s%s", text.empty() ? "" : label.c_str(),
+                   text.c_str());
+    }
+  };
   auto dir_or = hark::bench::TempDir::Create();
   if (!dir_or.ok()) {
-    std::cerr << "hark-bench: " << dir_or.status().message() << "\n";
-    return 1;
+    run.notes.push_back(std::string(dir_or.status().message()));
+    run.exit_code = 1;
+    return run;
   }
   std::unique_ptr<hark::bench::TempDir> dir = *std::move(dir_or);
   {
@@ -656,18 +754,23 @@ int Run(const Flags& flags) {
   load.callers = flags.callers;
   load.window = flags.window;
   load.progress = flags.progress;
-  std::string target;
   std::string admin_key;
+  auto fail = [&](absl::string_view message) {
+    run.notes.push_back(std::string(message));
+    run.exit_code = 1;
+  };
   if (flags.server.empty()) {
-    std::vector<std::string> extra = flags.harkd_flags;
+    std::vector<std::string> extra = harkd_flags;
     extra.push_back(flags.durability == hark::store::Durability::kFull
                         ? "--durability=full"
                         : "--durability=normal");
+    status_line("starting harkd...");
     auto started =
         hark::bench::HarkdLauncher::Start(flags.harkd, dir->path(), extra);
     if (!started.ok()) {
-      std::cerr << "hark-bench: " << started.status().message() << "\n";
-      return 1;
+      status_line("");
+      fail(started.status().message());
+      return run;
     }
     harkd = *std::move(started);
     {
@@ -675,11 +778,8 @@ int Run(const Flags& flags) {
       GetCleanup().harkd_pid = harkd->pid();
     }
     auto key = harkd->Key("ingest");
-    if (!key.ok()) {
-      std::cerr << "hark-bench: " << key.status().message() << "\n";
-      return 1;
-    }
-    load.key = *key;
+    if (!key.ok()) fail(key.status().message());
+    load.key = key.value_or("");
     admin_key = harkd->Key("admin").value_or("");
     if (!admin_key.empty()) {
       load.wait_processed = [address = harkd->address(), admin_key] {
@@ -687,7 +787,7 @@ int Run(const Flags& flags) {
       };
     }
     load.address = harkd->address();
-    target = absl::StrCat(
+    run.target = absl::StrCat(
         "harkd started by hark-bench (", flags.harkd, ") on ", harkd->address(),
         ", durability ",
         flags.durability == hark::store::Durability::kFull ? "full" : "normal",
@@ -695,41 +795,17 @@ int Run(const Flags& flags) {
   } else {
     load.address = flags.server;
     load.key = flags.key;
-    target = absl::StrCat("running server ", flags.server);
+    run.target = absl::StrCat("running server ", flags.server);
   }
 
-  hark::bench::WorkloadOptions workload;
-  workload.events = flags.events;
-  workload.users = flags.users;
-  workload.batch = flags.batch;
-  workload.seed = flags.seed;
-  workload.now = absl::Now();
+  hark::bench::WorkloadOptions workload = WorkloadOf(flags);
   const std::string run_id = RunId("bench");
-  auto status_line = [&](const std::string& text) {
-    if (flags.progress) std::fprintf(stderr, "\r\033[K%s", text.c_str());
-  };
-
-  std::optional<double> ceiling;
-  std::string ceiling_error;
-  if (flags.ceiling) {
-    status_line("sqlite ceiling: generating and appending events...");
-    workload.id_prefix = run_id + "-c";
-    auto rate = MeasureCeiling(flags, workload, dir->path());
-    if (rate.ok()) {
-      ceiling = *rate;
-    } else {
-      ceiling_error = std::string(rate.status().message());
-    }
-  }
-
-  std::vector<ModeReport> reports;
-  std::vector<std::string> failures;
-  int exit_code = 0;
   CpuProbe probe(harkd.get());
   ModeReport current;
   load.on_start = [&] { probe.Start(); };
   load.on_stop = [&] { current.cpu = probe.Stop(); };
   for (Mode mode : {Mode::kUnary, Mode::kStream}) {
+    if (run.exit_code != 0) break;
     if (flags.mode != Mode::kBoth && flags.mode != mode) continue;
     absl::StatusOr<hark::bench::LoadResult> result;
     if (mode == Mode::kUnary) {
@@ -749,65 +825,352 @@ int Run(const Flags& flags) {
       result = hark::bench::RunStream(load, batches);
     }
     if (!result.ok()) {
-      failures.push_back(absl::StrCat(mode == Mode::kUnary ? "unary" : "stream",
-                                      " not run: ", result.status().message()));
-      exit_code = 1;
+      fail(absl::StrCat(mode == Mode::kUnary ? "unary" : "stream",
+                        " not run: ", result.status().message()));
       break;
     }
     current.load = *std::move(result);
-    if (current.load.errors() > 0) exit_code = 1;
-    reports.push_back(std::move(current));
+    if (current.load.errors() > 0) run.exit_code = 1;
+    run.reports.push_back(std::move(current));
     current = ModeReport();
   }
   status_line("");
 
-  std::vector<std::string> notes = failures;
-  if (harkd != nullptr && !admin_key.empty() && !reports.empty()) {
+  if (harkd != nullptr && !admin_key.empty() && !run.reports.empty()) {
     uint64_t accepted = 0;
-    for (const ModeReport& m : reports) accepted += m.load.accepted;
-    auto stored = StoredEvents(harkd->address(), admin_key);
-    if (!stored.ok()) {
-      notes.push_back(absl::StrCat("Could not check the stored count: ",
-                                   stored.status().message()));
-    } else if (*stored != accepted) {
-      notes.push_back(absl::StrCat("MISMATCH: harkd reports ", *stored,
-                                   " events stored, ", accepted,
-                                   " were acknowledged as ACCEPTED"));
-      exit_code = 1;
+    for (const ModeReport& m : run.reports) accepted += m.load.accepted;
+    auto stats = ServerStats(harkd->address(), admin_key);
+    if (!stats.ok()) {
+      run.notes.push_back(absl::StrCat("Could not check the stored count: ",
+                                       stats.status().message()));
+    } else if (stats->events_stored() != accepted) {
+      fail(absl::StrCat("MISMATCH: harkd reports ", stats->events_stored(),
+                        " events stored, ", accepted,
+                        " were acknowledged as ACCEPTED"));
     } else {
-      notes.push_back(absl::StrCat("Check: harkd reports ",
-                                   Thousands(static_cast<double>(*stored)),
-                                   " events stored = events ACCEPTED."));
+      run.rules = stats->engine().rules();
+      run.notes.push_back(
+          absl::StrCat("Check: harkd reports ",
+                       Thousands(static_cast<double>(stats->events_stored())),
+                       " events stored = events ACCEPTED."));
     }
   }
-  if (!flags.server.empty()) {
-    notes.push_back(
-        "The SQLite ceiling was measured on this machine's temporary "
-        "directory; against a remote server the ratio compares different "
-        "machines.");
-  }
 
-  {
-    // Held through the cleanup so that a signal now waits for it.
-    absl::MutexLock lock(&GetCleanup().mu);
-    if (harkd != nullptr) {
-      absl::Status stopped = harkd->Stop();
-      if (!stopped.ok()) {
-        notes.push_back(
-            absl::StrCat("harkd did not stop cleanly: ", stopped.message()));
-        exit_code = 1;
+  // Held through the cleanup so that a signal now waits for it.
+  absl::MutexLock lock(&GetCleanup().mu);
+  if (harkd != nullptr) {
+    absl::Status stopped = harkd->Stop();
+    if (!stopped.ok()) {
+      fail(absl::StrCat("harkd did not stop cleanly: ", stopped.message()));
+    }
+    harkd.reset();
+    GetCleanup().harkd_pid = -1;
+  }
+  dir.reset();
+  GetCleanup().dir.clear();
+  return run;
+}
+
+double Median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+// The mode's report in `run`, or null if it did not run.
+const ModeReport* FindMode(const IngestRun& run, absl::string_view mode) {
+  for (const ModeReport& m : run.reports) {
+    if (m.load.mode == mode) return &m;
+  }
+  return nullptr;
+}
+
+// CPU seconds per million acknowledged events: harkd's in all, or one
+// thread's (by name) when `thread` is not empty.
+double CpuPerMillion(const ModeReport& m, absl::string_view thread) {
+  double seconds = thread.empty() ? m.cpu.server_seconds : 0;
+  if (!thread.empty()) {
+    for (const hark::bench::ThreadCpu& t : m.cpu.server_threads) {
+      if (t.name == thread) seconds += t.seconds;
+    }
+  }
+  return seconds * 1e6 / std::max<double>(1, m.load.accepted);
+}
+
+// The rules' cost measured with --compare-rules: rounds of a harkd without
+// rules then one with them, and the ratio of their rates per mode.
+struct Round {
+  IngestRun without_rules;
+  IngestRun with_rules;
+};
+
+// One mode over the rounds where both runs measured it: the ratios of
+// their rates (with rules / without) and CPU per million events.
+struct ModeComparison {
+  std::vector<double> ratios;
+  std::vector<double> engine;  // the hark-engine thread, with rules
+  std::vector<double> harkd_none;
+  std::vector<double> harkd_rules;
+};
+
+ModeComparison Compare(const std::vector<Round>& rounds,
+                       absl::string_view mode) {
+  ModeComparison c;
+  for (const Round& r : rounds) {
+    const ModeReport* a = FindMode(r.without_rules, mode);
+    const ModeReport* b = FindMode(r.with_rules, mode);
+    if (a == nullptr || b == nullptr || a->load.events_per_second() <= 0) {
+      continue;
+    }
+    c.ratios.push_back(b->load.events_per_second() /
+                       a->load.events_per_second());
+    c.engine.push_back(CpuPerMillion(*b, "hark-engine"));
+    c.harkd_none.push_back(CpuPerMillion(*a, ""));
+    c.harkd_rules.push_back(CpuPerMillion(*b, ""));
+  }
+  return c;
+}
+
+// Hark's target for ingest with 100 rules loaded (BENCHMARKS.md).
+constexpr double kRulesTarget = 0.70;
+
+void PrintComparisonText(const Flags& flags, const std::vector<Round>& rounds,
+                         bool failed, const std::optional<double>& ceiling,
+                         const std::vector<std::string>& notes) {
+  std::printf(
+      "hark-bench ingest --compare-rules=%s: %s events per mode, %s users, "
+      "batches of %zu, %zu callers, stream window %zu\n",
+      flags.compare_rules.c_str(),
+      Thousands(static_cast<double>(flags.events)).c_str(),
+      Thousands(static_cast<double>(flags.users)).c_str(), flags.batch,
+      flags.callers, flags.window);
+  std::string served;
+  if (!rounds.empty() && rounds[0].without_rules.rules.has_value() &&
+      rounds[0].with_rules.rules.has_value()) {
+    served = absl::StrCat(" (serving ", *rounds[0].without_rules.rules, " and ",
+                          *rounds[0].with_rules.rules, " rules)");
+  }
+  std::printf(
+      "Each round starts a fresh harkd (%s) without rules, then one with "
+      "--rules=%s, and loads both the same way%s.\n\n",
+      flags.harkd.c_str(), flags.compare_rules.c_str(), served.c_str());
+  std::printf("%-6s", "round");
+  std::vector<std::string> modes;
+  for (const char* mode : {"unary", "stream"}) {
+    for (const Round& r : rounds) {
+      if (FindMode(r.without_rules, mode) != nullptr) {
+        modes.push_back(mode);
+        break;
       }
-      harkd.reset();
-      GetCleanup().harkd_pid = -1;
     }
-    dir.reset();
-    GetCleanup().dir.clear();
+  }
+  for (const std::string& mode : modes) {
+    std::printf(" | %-6s %10s %11s %6s", mode.c_str(), "no rules", "with rules",
+                "ratio");
+  }
+  std::printf("\n");
+  for (size_t i = 0; i < rounds.size(); ++i) {
+    std::printf("%-6zu", i + 1);
+    for (const std::string& mode : modes) {
+      const ModeReport* a = FindMode(rounds[i].without_rules, mode);
+      const ModeReport* b = FindMode(rounds[i].with_rules, mode);
+      std::printf(" | %-6s %10s %11s %6s", "",
+                  a ? Thousands(a->load.events_per_second()).c_str() : "-",
+                  b ? Thousands(b->load.events_per_second()).c_str() : "-",
+                  a && b && a->load.events_per_second() > 0
+                      ? absl::StrFormat("%.3f", b->load.events_per_second() /
+                                                    a->load.events_per_second())
+                            .c_str()
+                      : "-");
+    }
+    std::printf("\n");
+  }
+  std::string summary;
+  bool all_met = !modes.empty();
+  for (const std::string& mode : modes) {
+    const ModeComparison c = Compare(rounds, mode);
+    const std::vector<double>& ratios = c.ratios;
+    if (ratios.empty()) {
+      all_met = false;
+      continue;
+    }
+    const double median = Median(ratios);
+    all_met = all_met && median >= kRulesTarget;
+    absl::StrAppendFormat(
+        &summary,
+        "  %-6s %.3f (%zu of %zu rounds at or above %.2f); harkd CPU per "
+        "million events %.2f s without rules, %.2f s with (the engine thread "
+        "%.2f s)\n",
+        mode, median,
+        static_cast<size_t>(absl::c_count_if(
+            ratios, [](double r) { return r >= kRulesTarget; })),
+        ratios.size(), kRulesTarget, Median(c.harkd_none),
+        Median(c.harkd_rules), Median(c.engine));
+  }
+  std::printf(
+      "\nWith rules / without, median over the rounds (CPU figures are "
+      "medians too):\n%s",
+      summary.c_str());
+  std::printf("Target: at least %.2f in each mode: %s\n", kRulesTarget,
+              failed    ? "not judged, a run failed (see below)"
+              : all_met ? "met"
+                        : "NOT met");
+  if (ceiling.has_value()) {
+    std::printf(
+        "SQLite ceiling (measured once, before the rounds): %s "
+        "events/s\n",
+        Thousands(*ceiling).c_str());
+  }
+  std::printf(
+      "\nA single pair moves by several per cent on a small, shared machine; "
+      "the median of several rounds is the figure to quote.\n");
+  for (const std::string& note : notes) std::printf("\n%s\n", note.c_str());
+}
+
+void PrintComparisonJson(const Flags& flags, const std::vector<Round>& rounds,
+                         const std::optional<double>& ceiling,
+                         const std::string& ceiling_error,
+                         const std::vector<std::string>& notes) {
+  std::string out =
+      absl::StrCat("{",
+                   ConfigJson(flags, "harkd started by hark-bench (" +
+                                         flags.harkd + "), per round"),
+                   "\"rounds\":[");
+  for (size_t i = 0; i < rounds.size(); ++i) {
+    const auto run_json = [&](const IngestRun& run) {
+      return absl::StrCat("{\"target\":", JsonString(run.target),
+                          ",\"modes\":", ModesJson(run.reports, std::nullopt),
+                          ",\"notes\":", NotesJson(run.notes), "}");
+    };
+    absl::StrAppend(&out, i == 0 ? "" : ",",
+                    "{\"without_rules\":", run_json(rounds[i].without_rules),
+                    ",\"with_rules\":", run_json(rounds[i].with_rules), "}");
+  }
+  out += "],\"median_ratio\":{";
+  bool first = true;
+  for (const char* mode : {"unary", "stream"}) {
+    const std::vector<double> ratios = Compare(rounds, mode).ratios;
+    if (ratios.empty()) continue;
+    absl::StrAppendFormat(&out, "%s\"%s\":%.4f", first ? "" : ",", mode,
+                          Median(ratios));
+    first = false;
+  }
+  absl::StrAppend(&out, "},", CeilingJson(ceiling, ceiling_error),
+                  "\"notes\":", NotesJson(notes), "}\n");
+  std::fputs(out.c_str(), stdout);
+}
+
+int Run(const Flags& flags) {
+  std::optional<double> ceiling;
+  std::string ceiling_error;
+  if (flags.ceiling) {
+    if (flags.progress) {
+      std::fprintf(
+          stderr, "\r\033[Ksqlite ceiling: generating and appending events...");
+    }
+    auto dir = hark::bench::TempDir::Create();
+    if (dir.ok()) {
+      {
+        absl::MutexLock lock(&GetCleanup().mu);
+        GetCleanup().dir = (*dir)->path();
+      }
+      hark::bench::WorkloadOptions workload = WorkloadOf(flags);
+      workload.id_prefix = RunId("bench") + "-c";
+      auto rate = MeasureCeiling(flags, workload, (*dir)->path());
+      if (rate.ok()) {
+        ceiling = *rate;
+      } else {
+        ceiling_error = std::string(rate.status().message());
+      }
+      absl::MutexLock lock(&GetCleanup().mu);
+      dir->reset();
+      GetCleanup().dir.clear();
+    } else {
+      ceiling_error = std::string(dir.status().message());
+    }
+    if (flags.progress) std::fprintf(stderr, "\r\033[K");
   }
 
+  if (flags.compare_rules.empty()) {
+    IngestRun run = MeasureIngest(flags, flags.harkd_flags, "");
+    if (run.reports.empty() && run.exit_code != 0) {
+      for (const std::string& note : run.notes) {
+        std::cerr << "hark-bench: " << note << "\n";
+      }
+      return 1;
+    }
+    if (!flags.server.empty()) {
+      run.notes.push_back(
+          "The SQLite ceiling was measured on this machine's temporary "
+          "directory; against a remote server the ratio compares different "
+          "machines.");
+    }
+    if (flags.json) {
+      PrintJson(flags, run.target, run.reports, ceiling, ceiling_error,
+                run.notes);
+    } else {
+      PrintText(flags, run.target, run.reports, ceiling, ceiling_error,
+                run.notes);
+    }
+    return run.exit_code;
+  }
+
+  std::vector<Round> rounds;
+  std::vector<std::string> notes;
+  int exit_code = 0;
+  size_t checked = 0;  // runs whose stored count was checked
+  std::vector<std::string> with_rules = flags.harkd_flags;
+  with_rules.push_back("--rules=" + flags.compare_rules);
+  for (size_t i = 0; i < flags.rounds && exit_code == 0; ++i) {
+    Round& round = rounds.emplace_back();
+    const std::string of = absl::StrCat("round ", i + 1, "/", flags.rounds);
+    round.without_rules =
+        MeasureIngest(flags, flags.harkd_flags, of + ", no rules: ");
+    if (round.without_rules.exit_code == 0) {
+      round.with_rules =
+          MeasureIngest(flags, with_rules, of + ", with rules: ");
+      // A folder harkd found no rules in leaves it serving none (with a
+      // warning in its log): nothing would be compared.
+      if (round.with_rules.rules == 0u) {
+        round.with_rules.notes.push_back(absl::StrCat(
+            "harkd loaded no rules from ", flags.compare_rules,
+            "; check the folder (harkd --rules=", flags.compare_rules,
+            " prints what it found)"));
+        round.with_rules.exit_code = 1;
+      }
+    }
+    for (const IngestRun* run : {&round.without_rules, &round.with_rules}) {
+      if (run == &round.with_rules && round.without_rules.exit_code != 0) {
+        continue;  // not run
+      }
+      const std::string which = absl::StrCat(
+          "Round ", i + 1,
+          run == &round.without_rules ? ", no rules" : ", with rules");
+      if (run->exit_code != 0) exit_code = 1;
+      for (const std::string& note : run->notes) {
+        if (absl::StartsWith(note, "Check: ")) {
+          ++checked;
+        } else {
+          notes.push_back(absl::StrCat(which, ": ", note));
+        }
+      }
+      for (const ModeReport& m : run->reports) {
+        for (const std::string& sample : m.load.error_samples) {
+          notes.push_back(absl::StrCat(which, ", ", m.load.mode, ": ", sample));
+        }
+      }
+    }
+  }
+  if (checked == 2 * rounds.size()) {
+    notes.push_back(
+        "Check: in every run harkd reported as many events stored as were "
+        "acknowledged ACCEPTED.");
+  }
   if (flags.json) {
-    PrintJson(flags, target, reports, ceiling, ceiling_error, notes);
+    PrintComparisonJson(flags, rounds, ceiling, ceiling_error, notes);
   } else {
-    PrintText(flags, target, reports, ceiling, ceiling_error, notes);
+    PrintComparisonText(flags, rounds, exit_code != 0, ceiling, notes);
   }
   return exit_code;
 }
