@@ -45,6 +45,14 @@ const std::string& Small() {
   return *args;
 }
 
+// A small stream-only comparison with the rules folder `folder` (under the
+// source tree).
+Output CompareStream(const std::string& folder, int rounds) {
+  return RunBench(
+      absl::StrCat(Small(), " --mode=stream --compare-rules=", HARK_SOURCE_DIR,
+                   "/", folder, " --rounds=", rounds));
+}
+
 const google::protobuf::Value& Field(const google::protobuf::Struct& s,
                                      const std::string& name) {
   static const google::protobuf::Value* const missing =
@@ -95,9 +103,7 @@ TEST(BenchCompareRules, ReportsBothRunsOfEachRoundAndTheMedianRatio) {
 }
 
 TEST(BenchCompareRules, TextReportNamesTheRuleCountsAndTheTarget) {
-  const Output out = RunBench(
-      absl::StrCat(Small(), " --mode=stream --compare-rules=", HARK_SOURCE_DIR,
-                   "/bench/rules-100 --rounds=1"));
+  const Output out = CompareStream("bench/rules-100", 1);
   ASSERT_EQ(out.exit_code, 0) << out.stdout_text;
   EXPECT_THAT(out.stdout_text, HasSubstr("(serving 0 and 100 rules)"));
   EXPECT_THAT(out.stdout_text, HasSubstr("median over the rounds"));
@@ -105,9 +111,7 @@ TEST(BenchCompareRules, TextReportNamesTheRuleCountsAndTheTarget) {
 }
 
 TEST(BenchCompareRules, AFolderWithoutRulesFailsTheRun) {
-  const Output out = RunBench(
-      absl::StrCat(Small(), " --mode=stream --compare-rules=", HARK_SOURCE_DIR,
-                   "/bench/no-such-folder --rounds=3"));
+  const Output out = CompareStream("bench/no-such-folder", 3);
   EXPECT_EQ(out.exit_code, 1) << out.stdout_text;
   EXPECT_THAT(out.stdout_text, HasSubstr("harkd loaded no rules from"));
   EXPECT_THAT(out.stdout_text, HasSubstr("not judged, a run failed"));
