@@ -712,7 +712,8 @@ struct IngestRun {
   std::vector<ModeReport> reports;
   std::vector<std::string> notes;
   int exit_code = 0;
-  // Rules the started harkd served, as its stats said at the end.
+  // Set once the started harkd's stats at the end were read and its
+  // stored count matched the events ACCEPTED: the rules it served.
   std::optional<uint32_t> rules;
 };
 
@@ -849,10 +850,6 @@ IngestRun MeasureIngest(const Flags& flags,
                         " were acknowledged as ACCEPTED"));
     } else {
       run.rules = stats->engine().rules();
-      run.notes.push_back(
-          absl::StrCat("Check: harkd reports ",
-                       Thousands(static_cast<double>(stats->events_stored())),
-                       " events stored = events ACCEPTED."));
     }
   }
 
@@ -914,20 +911,29 @@ struct ModeComparison {
   std::vector<double> harkd_rules;
 };
 
+// The round's rate of `mode` with rules over its rate without, if both
+// runs measured it.
+std::optional<double> RoundRatio(const Round& r, absl::string_view mode) {
+  const ModeReport* a = FindMode(r.without_rules, mode);
+  const ModeReport* b = FindMode(r.with_rules, mode);
+  if (a == nullptr || b == nullptr || a->load.events_per_second() <= 0) {
+    return std::nullopt;
+  }
+  return b->load.events_per_second() / a->load.events_per_second();
+}
+
 ModeComparison Compare(const std::vector<Round>& rounds,
                        absl::string_view mode) {
   ModeComparison c;
   for (const Round& r : rounds) {
-    const ModeReport* a = FindMode(r.without_rules, mode);
-    const ModeReport* b = FindMode(r.with_rules, mode);
-    if (a == nullptr || b == nullptr || a->load.events_per_second() <= 0) {
-      continue;
-    }
-    c.ratios.push_back(b->load.events_per_second() /
-                       a->load.events_per_second());
-    c.engine.push_back(CpuPerMillion(*b, "hark-engine"));
-    c.harkd_none.push_back(CpuPerMillion(*a, ""));
-    c.harkd_rules.push_back(CpuPerMillion(*b, ""));
+    const std::optional<double> ratio = RoundRatio(r, mode);
+    if (!ratio.has_value()) continue;
+    const ModeReport& a = *FindMode(r.without_rules, mode);
+    const ModeReport& b = *FindMode(r.with_rules, mode);
+    c.ratios.push_back(*ratio);
+    c.engine.push_back(CpuPerMillion(b, "hark-engine"));
+    c.harkd_none.push_back(CpuPerMillion(a, ""));
+    c.harkd_rules.push_back(CpuPerMillion(b, ""));
   }
   return c;
 }
@@ -975,14 +981,11 @@ void PrintComparisonText(const Flags& flags, const std::vector<Round>& rounds,
     for (const std::string& mode : modes) {
       const ModeReport* a = FindMode(rounds[i].without_rules, mode);
       const ModeReport* b = FindMode(rounds[i].with_rules, mode);
+      const std::optional<double> ratio = RoundRatio(rounds[i], mode);
       std::printf(" | %-6s %10s %11s %6s", "",
                   a ? Thousands(a->load.events_per_second()).c_str() : "-",
                   b ? Thousands(b->load.events_per_second()).c_str() : "-",
-                  a && b && a->load.events_per_second() > 0
-                      ? absl::StrFormat("%.3f", b->load.events_per_second() /
-                                                    a->load.events_per_second())
-                            .c_str()
-                      : "-");
+                  ratio ? absl::StrFormat("%.3f", *ratio).c_str() : "-");
     }
     std::printf("\n");
   }
@@ -1100,6 +1103,13 @@ int Run(const Flags& flags) {
       }
       return 1;
     }
+    if (run.rules.has_value()) {
+      uint64_t accepted = 0;
+      for (const ModeReport& m : run.reports) accepted += m.load.accepted;
+      run.notes.push_back(absl::StrCat("Check: harkd reports ",
+                                       Thousands(static_cast<double>(accepted)),
+                                       " events stored = events ACCEPTED."));
+    }
     if (!flags.server.empty()) {
       run.notes.push_back(
           "The SQLite ceiling was measured on this machine's temporary "
@@ -1148,12 +1158,9 @@ int Run(const Flags& flags) {
           "Round ", i + 1,
           run == &round.without_rules ? ", no rules" : ", with rules");
       if (run->exit_code != 0) exit_code = 1;
+      if (run->rules.has_value()) ++checked;
       for (const std::string& note : run->notes) {
-        if (absl::StartsWith(note, "Check: ")) {
-          ++checked;
-        } else {
-          notes.push_back(absl::StrCat(which, ": ", note));
-        }
+        notes.push_back(absl::StrCat(which, ": ", note));
       }
       for (const ModeReport& m : run->reports) {
         for (const std::string& sample : m.load.error_samples) {
